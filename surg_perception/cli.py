@@ -1,0 +1,56 @@
+"""`surg-perception <command>`: one thin entry point; each command lives in its own module.
+
+Commands are imported lazily so that `surg-perception --help` is instant and a command's
+heavy dependencies (torch, rosbags, onnx) load only when that command runs. Each command
+module provides ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from surg_perception.errors import SurgPerceptionError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "model-info": ("surg_perception.model_info", "parameters, GFLOPs and memory overhead of a model"),
+    "synth": ("surg_perception.data.synth", "write a synthetic surgical video dataset (EndoVis 2017 layout)"),
+}
+
+
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """Parser with every command listed; only ``chosen`` imports its module for its options."""
+    parser = argparse.ArgumentParser(
+        prog="surg-perception",
+        description="Surgical scene perception: train, prune, evaluate, export and run models.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.set_defaults(_module=module)
+        if name == chosen:
+            importlib.import_module(module).add_arguments(cmd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except SurgPerceptionError as exc:
+        print(f"surg-perception {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"surg-perception {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

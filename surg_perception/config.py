@@ -1,0 +1,225 @@
+"""Frozen configuration dataclasses; YAML is read only at the edges (``load_spec``).
+
+A :class:`ModelSpec` is everything needed to rebuild a network and to feed it the way
+it was trained: geometry (:class:`ModelConfig`), preprocessing and post-processing.
+It travels inside every checkpoint, so the node, the bag tools and evaluation never
+guess how to preprocess a frame (no train/serve skew).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from surg_perception.classes import ACTIVITIES, ENDOVIS17_INSTRUMENT_TYPES
+from surg_perception.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryConfig:
+    """DMNet dual memory on the deepest shared feature (paper defaults: tau=4, n=4)."""
+
+    enabled: bool = True
+    tau: int = 4  # local memory: number of previous frames (ELA)
+    n: int = 4  # global memory: entries read per step (AGA)
+    capacity: int = 16  # global memory bank size (oldest admitted entry evicted first)
+    alpha: float = -0.08  # admit if confidence (= -mean entropy) > alpha
+    beta: float = -4.65  # admit if -euclidean_distance(feature, latest admitted) < beta
+    key_channels: int = 32  # low-channel keys
+    value_channels: int = 128  # high-channel values
+    lstm_bottleneck: int = 64  # BottleneckLSTM bottleneck / hidden channels
+    seed: int = 0  # global-memory sampling seed (reproducible runs)
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectionConfig:
+    """SSD prior-box geometry (pure geometry: no thresholds, no learning rates)."""
+
+    enabled: bool = True
+    # Prior scales as fractions of the input's shorter side, one per feature map
+    # (SSD's s_k). max_scales give the extra sqrt(s_k * s_k+1) prior.
+    min_scales: tuple[float, ...] = (0.07, 0.15, 0.33, 0.51, 0.69, 0.87)
+    max_scales: tuple[float, ...] = (0.15, 0.33, 0.51, 0.69, 0.87, 1.05)
+    aspect_ratios: tuple[tuple[float, ...], ...] = ((2.0,), (2.0, 3.0), (2.0, 3.0), (2.0, 3.0), (2.0,), (2.0,))
+    variances: tuple[float, float] = (0.1, 0.2)
+    clip_priors: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class HogConfig:
+    """HOG auxiliary regression target (training only; the head is absent at inference)."""
+
+    enabled: bool = True
+    image_size: tuple[int, int] = (64, 64)  # (H, W) the input is resized to before HOG
+    orientations: int = 9
+    pixels_per_cell: int = 16
+    cells_per_block: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class EndoArssConfig:
+    """EndoARSS family: DINOv2-style ViT + LoRA + TESLA adapters + SMA."""
+
+    vit_size: str = "small"  # "tiny" (tests), "small", "base"
+    patch_size: int = 14
+    lora_rank: int = 4
+    adapter_rank: int = 4
+    sma_patch: int = 2
+    aspp_channels: int = 128
+    backbone_weights: str | None = None  # local file only; never downloaded
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Network geometry. ``channel_widths`` overrides layer widths after pruning."""
+
+    name: str = "apmtl_vgg16"
+    family: str = "apmtl"  # "apmtl" | "endoarss"
+    encoder: str = "vgg16_ssd"  # "vgg16_ssd" | "mobilenet_v2"
+    width_mult: float = 1.0  # scales every encoder width (tiny CPU configs use < 1)
+    decoder_channels: int = 64
+    # (layer name, output channels) pairs: the pruned channel spec. Empty = unpruned.
+    channel_widths: tuple[tuple[str, int], ...] = ()
+    seg_classes: tuple[str, ...] = ENDOVIS17_INSTRUMENT_TYPES
+    det_classes: tuple[str, ...] = ENDOVIS17_INSTRUMENT_TYPES[1:]  # no background here
+    activity_classes: tuple[str, ...] = ACTIVITIES
+    memory: MemoryConfig = MemoryConfig()
+    detection: DetectionConfig = DetectionConfig()
+    hog: HogConfig = HogConfig()
+    endoarss: EndoArssConfig | None = None
+    pretrained_path: str | None = None  # local ImageNet weights; never downloaded
+
+    def widths(self) -> dict[str, int]:
+        return dict(self.channel_widths)
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessConfig:
+    """How a uint8 camera frame becomes the network input."""
+
+    input_size: tuple[int, int] = (1024, 1280)  # (H, W), each divisible by 32
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # RGB, on [0, 1]
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    color_order: str = "rgb"  # channel order the network was trained on
+    crop_black_border: bool = False  # crop EndoVis's black frame border before resizing
+    border_threshold: int = 10  # a row/column is border if its max intensity is below this
+
+
+@dataclasses.dataclass(frozen=True)
+class PostprocessConfig:
+    """Detection decoding and box-fill; every field may change live in the node."""
+
+    score_threshold: float = 0.3
+    nms_threshold: float = 0.45
+    top_k: int = 200  # candidates per class before NMS
+    max_detections: int = 50
+    box_fill: bool = True
+    box_fill_threshold: float = 0.5  # boxes at or above this confidence fill their pixels
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Everything a checkpoint needs to describe itself."""
+
+    model: ModelConfig = ModelConfig()
+    preprocess: PreprocessConfig = PreprocessConfig()
+    postprocess: PostprocessConfig = PostprocessConfig()
+
+
+# --------------------------------------------------------------------------- dict <-> dataclass
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain dict/list form of a config (YAML- and ``weights_only``-checkpoint-safe)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (tuple, list)):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def from_dict(cls: type, data: Mapping[str, Any] | None, where: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys with the valid ones."""
+    data = {} if data is None else data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{where or cls.__name__}: unknown key(s) {unknown}; valid keys: {sorted(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {
+        name: _coerce(hints[name], value, f"{where or cls.__name__}.{name}")
+        for name, value in data.items()
+    }
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+        return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str, bool) and not isinstance(value, hint):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+    if hint is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected int, got {value!r}")
+    return value
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> ModelSpec:
+    return from_dict(ModelSpec, data, "spec")
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping, turning every failure into a :class:`ConfigError`."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_spec(path: str | Path) -> ModelSpec:
+    """Load a :class:`ModelSpec` from a YAML file with keys model/preprocess/postprocess.
+
+    Other top-level keys (e.g. ``train``, ``prune``) belong to other configs and are ignored
+    here, so one experiment file can hold them all.
+    """
+    data = load_yaml(path)
+    known = {f.name for f in dataclasses.fields(ModelSpec)}
+    try:
+        return spec_from_dict({k: v for k, v in data.items() if k in known})
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

@@ -1,0 +1,42 @@
+"""The ROS build installed the package the way a colcon workspace would."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+PREFIX = Path(sys.prefix)  # make env installs the ROS build into the venv prefix
+SHARE = PREFIX / "share" / "surg_perception"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_ros_build():
+    if not (SHARE / "package.xml").exists():
+        pytest.skip(f"no ROS build of surg_perception under {PREFIX} (run `make env`)")
+
+
+def test_share_holds_package_launch_and_config():
+    for rel in ("package.xml", "launch/apmtl.launch.py", "config/apmtl.yaml",
+                "config/models/tiny.yaml", "config/models/apmtl.yaml"):
+        assert (SHARE / rel).is_file(), f"missing share/surg_perception/{rel}"
+
+
+def test_node_executable_installed():
+    exe = PREFIX / "lib" / "surg_perception" / "apmtl_node"
+    assert exe.is_file() and os.access(exe, os.X_OK)
+
+
+def test_installed_python_package_holds_generated_and_handwritten_modules():
+    site = Path(__import__("sysconfig").get_path("purelib")) / "surg_perception"
+    assert (site / "msg" / "__init__.py").is_file(), "generated surg_perception.msg missing"
+    assert (site / "config.py").is_file() and (site / "ros").is_dir()
+
+
+def test_package_xml_declares_ros_dependencies():
+    text = (SHARE / "package.xml").read_text()
+    assert '<package format="3">' in text and "<build_type>ament_cmake</build_type>" in text
+    for key in ("rclpy", "sensor_msgs", "std_msgs", "vision_msgs", "diagnostic_msgs",
+                "lifecycle_msgs", "launch_ros", "python3-numpy", "python3-opencv",
+                "rosidl_default_generators", "rosidl_default_runtime"):
+        assert f">{key}<" in text, f"package.xml lacks {key}"
