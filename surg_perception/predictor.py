@@ -1,0 +1,206 @@
+"""Stream inference: one camera frame in, camera-space predictions out.
+
+A :class:`Predictor` owns one video stream's temporal state (the dual memory) and runs
+preprocess -> network (memory included) -> postprocess for each frame. Only the uint8 mask
+and a few small tensors leave the device; on CUDA the step synchronises once, at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from surg_perception.checkpoint import load_model
+from surg_perception.config import ModelSpec, PostprocessConfig
+from surg_perception.errors import ConfigError
+from surg_perception.processing.colors import colorize, palette_for
+from surg_perception.processing.postprocess import (
+    FramePrediction,
+    check_postprocess_config,
+    postprocess_batch,
+)
+from surg_perception.processing.preprocess import preprocess_frame
+from surg_perception.processing.timing import StageClock
+
+_DTYPES = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "half": torch.float16,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """``"fp32" | "fp16" | "bf16"`` (or the torch dtype) -> torch dtype."""
+    if isinstance(dtype, torch.dtype) and dtype in _DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype.lower() in _DTYPES:
+        return _DTYPES[dtype.lower()]
+    raise ConfigError(f"unsupported inference dtype {dtype!r}; use one of fp32, fp16, bf16")
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameResult:
+    """One frame's predictions on the host, in camera pixels.
+
+    Attributes:
+        mask: ``[H, W]`` uint8 segmentation class ids (box-filled when enabled).
+        color_mask: ``[H, W, 3]`` uint8 BGR rendering of ``mask``, or None if not requested.
+        boxes: ``[N, 4]`` float32 xyxy camera pixels, best first.
+        scores: ``[N]`` float32.
+        labels: ``[N]`` int64 in ``1..K``; the class name is ``det_classes[label - 1]``.
+        activity_probs: ``[A]`` float32 summing to 1, or None without an activity head.
+        timings_ms: stage -> ms: ``preprocess``, ``network`` (the memory runs inside the
+            network's forward, so its time is included there), ``postprocess``, ``total``.
+        memory: ``local_size``, ``global_size`` (entries held after this frame) and
+            ``reset`` (True when this frame started from an empty memory).
+    """
+
+    mask: np.ndarray
+    color_mask: np.ndarray | None
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    activity_probs: np.ndarray | None
+    timings_ms: dict[str, float]
+    memory: dict[str, Any]
+
+
+class Predictor:
+    """Frame-by-frame inference for one stream.
+
+    Args:
+        model: a network obeying the model contract (``out, state = model(x, state)``,
+            ``model.priors(h, w)``); moved to ``device`` and put in eval mode.
+        spec: the model's :class:`ModelSpec` (preprocessing, class names, postprocess).
+        device: where the network runs.
+        dtype: ``fp32``, or ``fp16``/``bf16`` through autocast (CUDA only).
+
+    ``postprocess`` may be replaced between steps (validated on assignment). The memory is
+    reset by :meth:`reset` and automatically when the frame size changes.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: ModelSpec,
+        device: torch.device | str = "cpu",
+        dtype: str | torch.dtype = torch.float32,
+    ) -> None:
+        self.device = torch.device(device)
+        self.dtype = resolve_dtype(dtype)
+        if self.dtype != torch.float32 and self.device.type != "cuda":
+            raise ConfigError(
+                f"dtype {self.dtype} runs through CUDA autocast; use fp32 on {self.device}"
+            )
+        self.spec = spec
+        self.model = model.to(self.device).eval()
+        self.postprocess = spec.postprocess
+        self._palette = torch.from_numpy(palette_for(spec.model.seg_classes)).to(self.device)
+        self._state = None
+        self._frame_size: tuple[int, int] | None = None
+        self._fresh = True
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        device: torch.device | str = "cpu",
+        dtype: str | torch.dtype = "fp32",
+    ) -> Predictor:
+        """Load a checkpoint (``load_model``, weights only) and wrap it in a predictor."""
+        model, spec = load_model(path, device=device)
+        return cls(model, spec, device=device, dtype=dtype)
+
+    @property
+    def postprocess(self) -> PostprocessConfig:
+        return self._postprocess
+
+    @postprocess.setter
+    def postprocess(self, cfg: PostprocessConfig) -> None:
+        check_postprocess_config(cfg, self.spec.model)
+        self._postprocess = cfg
+
+    def reset(self) -> None:
+        """Forget the stream: the next frame starts from an empty memory."""
+        self._state = None
+        self._frame_size = None
+        self._fresh = True
+
+    def memory_info(self) -> dict[str, int]:
+        """``local_size`` and ``global_size`` of the memory now (0 when empty or disabled)."""
+        if self._state is None:
+            return {"local_size": 0, "global_size": 0}
+        return {name: int(values[0]) for name, values in self._state.info().items()}
+
+    def warmup(self, height: int, width: int, steps: int = 2) -> None:
+        """Run ``steps`` black frames of this size (allocation, kernel choice), then reset."""
+        frame = np.zeros((height, width, 3), dtype=np.uint8)
+        for _ in range(steps):
+            self.step(frame)
+        self.reset()
+
+    def step(
+        self,
+        frame: np.ndarray | torch.Tensor,
+        color_order: str = "rgb",
+        want_color_mask: bool = False,
+    ) -> FrameResult:
+        """Run one frame ``[H, W, 3]`` uint8 (channels in ``color_order``) through the model.
+
+        Raises:
+            ImageFormatError: the frame is not ``[H, W, 3]`` uint8 or the order is unknown.
+        """
+        clock = StageClock(self.device)
+        with torch.inference_mode():
+            images, geometry = preprocess_frame(
+                frame, self.spec.preprocess, color_order, self.device
+            )
+            if geometry.image_size != self._frame_size:
+                # A new frame size means a new camera/stream: old memories do not apply.
+                self.reset()
+                self._frame_size = geometry.image_size
+            clock.mark("preprocess")
+            with self._autocast():
+                output, self._state = self.model(images, state=self._state)
+            clock.mark("network")
+            priors = None
+            if output.det_logits is not None:
+                priors = self.model.priors(*images.shape[-2:])
+            (pred,) = postprocess_batch(
+                output, priors, [geometry], self.spec.model, self.postprocess
+            )
+            host = _download(pred, self._palette if want_color_mask else None)
+            clock.mark("postprocess")
+        timings = clock.finish()
+        memory = {**self.memory_info(), "reset": self._fresh}
+        self._fresh = False
+        return FrameResult(timings_ms=timings, memory=memory, **host)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.device.type == "cuda" and self.dtype != torch.float32:
+            return torch.autocast(device_type="cuda", dtype=self.dtype)
+        return contextlib.nullcontext()
+
+
+def _download(pred: FramePrediction, palette: torch.Tensor | None) -> dict[str, Any]:
+    """Copy a frame's predictions to host numpy arrays (colouring on the device first)."""
+    color = None if palette is None else colorize(pred.mask, palette).cpu().numpy()
+    activity = None if pred.activity_probs is None else pred.activity_probs.cpu().numpy()
+    return {
+        "mask": pred.mask.cpu().numpy(),
+        "color_mask": color,
+        "boxes": pred.boxes.float().cpu().numpy(),
+        "scores": pred.scores.float().cpu().numpy(),
+        "labels": pred.labels.long().cpu().numpy(),
+        "activity_probs": activity,
+    }

@@ -1,0 +1,47 @@
+"""Per-stage timings of one inference step, with a single device synchronisation.
+
+On CUDA, stage boundaries are CUDA events recorded on the current stream: they cost no host
+sync, and :meth:`StageClock.finish` waits once for the last one. Event gaps measure the
+device timeline, which is what a stage costs when the host runs ahead of the device.
+Elsewhere the boundaries are ``time.perf_counter`` readings. ``total`` is always host wall
+time from construction to :meth:`finish`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+class StageClock:
+    """Mark the end of each named stage; read all durations (ms) at the end."""
+
+    def __init__(self, device: torch.device) -> None:
+        self._cuda = device.type == "cuda"
+        self._names: list[str] = []
+        self._start = time.perf_counter()
+        self._marks: list = [self._now()]
+
+    def _now(self):
+        if self._cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def mark(self, stage: str) -> None:
+        """End the current stage, named ``stage``; the next one starts now."""
+        self._names.append(stage)
+        self._marks.append(self._now())
+
+    def finish(self) -> dict[str, float]:
+        """Synchronise once and return ``{stage: ms, ..., "total": ms}``."""
+        if self._cuda:
+            self._marks[-1].synchronize()
+            spans = [a.elapsed_time(b) for a, b in zip(self._marks, self._marks[1:])]
+        else:
+            spans = [(b - a) * 1e3 for a, b in zip(self._marks, self._marks[1:])]
+        timings = dict(zip(self._names, spans))
+        timings["total"] = (time.perf_counter() - self._start) * 1e3
+        return timings
