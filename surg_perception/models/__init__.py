@@ -1,0 +1,1 @@
+"""Networks: ``build_model(cfg)`` and the shared output type (see docs/design.md)."""

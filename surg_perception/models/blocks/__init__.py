@@ -1,0 +1,1 @@
+"""Reusable layers: L2Norm, Skip-scSE, SSD extra blocks."""

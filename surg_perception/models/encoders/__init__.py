@@ -1,0 +1,1 @@
+"""Encoders with one output contract (:class:`~.base.EncoderFeatures`)."""

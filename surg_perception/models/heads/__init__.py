@@ -1,0 +1,1 @@
+"""Task heads: SSD multibox, activity classification, HOG regression (training only)."""

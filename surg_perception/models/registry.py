@@ -1,0 +1,95 @@
+"""``build_model(cfg)``: plain dict registries of encoders and model families.
+
+Builder order (as timm's): instantiate each part at the widths of ``cfg`` (pruned
+``channel_widths`` included, so the shapes are final), load local ImageNet weights into the
+encoder if asked; the caller (``checkpoint.load_model``) then loads trained weights.
+Other families register themselves with :func:`register_family` when their package is
+imported; ``surg_perception.models.endoarss`` is imported here on first use if it exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+
+from torch import nn
+
+from surg_perception.config import ModelConfig
+from surg_perception.errors import ConfigError
+from surg_perception.models.apmtl import APMTL
+from surg_perception.models.decoders.skip_scse_decoder import SkipSCSEDecoder
+from surg_perception.models.encoders.base import Encoder
+from surg_perception.models.encoders.mobilenet_v2 import build_mobilenet_v2
+from surg_perception.models.encoders.vgg16_ssd import build_vgg16_ssd
+from surg_perception.models.heads.activity_head import ActivityHead
+from surg_perception.models.heads.hog_head import HogHead
+from surg_perception.models.heads.ssd_head import SSDHead
+from surg_perception.models.memory import DualMemory
+
+ENCODERS: dict[str, Callable[[ModelConfig], Encoder]] = {
+    "vgg16_ssd": build_vgg16_ssd,
+    "mobilenet_v2": build_mobilenet_v2,
+}
+FAMILIES: dict[str, Callable[[ModelConfig], nn.Module]] = {}
+# Families living in their own package, imported on first use so they can register.
+_PLUGINS = ("surg_perception.models.endoarss",)
+_loaded: set[str] = set()
+
+
+def register_family(name: str, builder: Callable[[ModelConfig], nn.Module]) -> None:
+    """Make ``build_model`` build ``cfg.family == name`` with ``builder(cfg)``."""
+    FAMILIES[name] = builder
+
+
+def _lookup(table: dict[str, Callable], key: str, what: str) -> Callable:
+    try:
+        return table[key]
+    except KeyError:
+        raise ConfigError(
+            f"model.{what}: unknown value {key!r}; valid values: {sorted(table)}"
+        ) from None
+
+
+def _load_plugins() -> None:
+    for module in _PLUGINS:
+        if module not in _loaded and importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+        _loaded.add(module)
+
+
+
+def build_encoder(cfg: ModelConfig) -> Encoder:
+    return _lookup(ENCODERS, cfg.encoder, "encoder")(cfg)
+
+
+def build_apmtl(cfg: ModelConfig) -> APMTL:
+    """The AP-MTL recipe: encoder -> {memory, Skip-scSE decoder, SSD, activity, HOG heads}."""
+    if len(cfg.seg_classes) < 2:
+        raise ConfigError("model.seg_classes: need at least 2 classes (background first)")
+    if cfg.decoder_channels < 1:
+        raise ConfigError(f"model.decoder_channels must be >= 1, got {cfg.decoder_channels}")
+    encoder = build_encoder(cfg)
+    deep = encoder.deepest_channels
+    decoder = SkipSCSEDecoder(encoder.tap_channels, cfg.decoder_channels, len(cfg.seg_classes))
+    det_head = activity_head = hog_head = memory = None
+    if cfg.detection.enabled and cfg.det_classes:
+        det_head = SSDHead(encoder.det_channels, len(cfg.det_classes), cfg.detection)
+    if cfg.activity_classes:
+        activity_head = ActivityHead(deep, len(cfg.activity_classes))
+    if cfg.hog.enabled:
+        hog_head = HogHead(deep, cfg.hog)
+    if cfg.memory.enabled:
+        memory = DualMemory(deep, cfg.memory)
+    return APMTL(encoder, decoder, det_head, activity_head, hog_head, memory)
+
+
+register_family("apmtl", build_apmtl)
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """Build the network described by ``cfg`` (random or ImageNet-initialised weights)."""
+    if not isinstance(cfg, ModelConfig):
+        raise ConfigError(f"build_model expects a ModelConfig, got {type(cfg).__name__}")
+    _load_plugins()
+    return _lookup(FAMILIES, cfg.family, "family")(cfg)

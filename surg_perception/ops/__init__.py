@@ -1,0 +1,1 @@
+"""Pure tensor math: box coding and matching, priors, the multibox loss, HOG targets."""

@@ -1,0 +1,161 @@
+"""Contract tests every registered configuration gets: subclass ModelContract, set spec().
+
+Each check maps to docs/design.md's model contract: finite training losses on every task,
+eval-mode shapes, a gradient for every trainable parameter, save -> load gives identical
+outputs, priors match the detection outputs, no HOG output outside training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from surg_perception.checkpoint import load_model, save_checkpoint
+from surg_perception.config import ModelSpec, load_spec
+from surg_perception.models.registry import build_model
+from surg_perception.ops.box_ops import match_batch
+from surg_perception.ops.hog import hog_targets
+from surg_perception.ops.multibox_loss import multibox_loss
+
+
+def _training_loss(model, spec: ModelSpec, out, images_uint8: np.ndarray) -> dict:
+    """Every task's loss against synthetic targets (the trainer owns the real recipe)."""
+    cfg = spec.model
+    b, _, h, w = out.seg_logits.shape
+    gen = torch.Generator().manual_seed(0)
+    losses = {"seg": F.cross_entropy(
+        out.seg_logits, torch.randint(0, len(cfg.seg_classes), (b, h, w), generator=gen))}
+    if model.has_detection:
+        boxes = [torch.tensor([[0.1, 0.2, 0.5, 0.6], [0.55, 0.1, 0.9, 0.45]])] * b
+        labels = [torch.tensor([1, len(cfg.det_classes)])] * b
+        deltas, target = match_batch(boxes, labels, model.priors(h, w), cfg.detection.variances)
+        det = multibox_loss(out.det_logits, out.det_deltas, target, deltas)
+        losses.update(det_loc=det.loc, det_conf=det.conf)
+    if model.has_activity:
+        losses["activity"] = F.cross_entropy(out.activity_logits, torch.arange(b))
+    if out.hog is not None:
+        losses["hog"] = F.mse_loss(out.hog, torch.from_numpy(hog_targets(images_uint8, cfg.hog)))
+    return losses
+
+
+class ModelContract:
+    """Subclasses provide a ``spec`` fixture; they may change ``size`` and ``frames``."""
+
+    size: tuple[int, int] = (96, 160)  # non-square, odd multiples of 32
+    frames: int = 1  # memory models run two frames so the memory's read path is exercised
+
+    @staticmethod
+    def build(spec: ModelSpec):
+        torch.manual_seed(0)
+        return build_model(spec.model)
+
+    def images(self, batch: int = 2) -> tuple[torch.Tensor, np.ndarray]:
+        rng = np.random.default_rng(1)
+        raw = rng.integers(0, 256, size=(batch, *self.size, 3), dtype=np.uint8)
+        return torch.from_numpy(raw).permute(0, 3, 1, 2).float() / 255.0 - 0.5, raw
+
+    def run(self, model, images):
+        state = None
+        for step in range(self.frames):
+            out, state = model(images + 0.1 * step, state)
+        return out, state
+
+    def test_train_losses_finite_and_every_parameter_gets_a_gradient(self, spec):
+        model = self.build(spec).train()
+        images, raw = self.images()
+        out, _ = self.run(model, images)
+        losses = _training_loss(model, spec, out, raw)
+        assert set(losses) >= {"seg", "det_loc", "det_conf", "activity", "hog"}
+        for name, value in losses.items():
+            assert torch.isfinite(value), name
+        sum(losses.values()).backward()
+        missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+        assert missing == []
+
+    def test_eval_shapes_and_no_hog(self, spec):
+        model = self.build(spec).eval()
+        cfg = spec.model
+        images, _ = self.images(batch=1)
+        with torch.no_grad():
+            out, state = self.run(model, images)
+        h, w = self.size
+        priors = model.priors(h, w)
+        assert out.seg_logits.shape == (1, len(cfg.seg_classes), h, w)
+        assert out.det_logits.shape == (1, len(priors), len(cfg.det_classes) + 1)
+        assert out.det_deltas.shape == (1, len(priors), 4)
+        assert out.activity_logits.shape == (1, len(cfg.activity_classes))
+        assert out.hog is None
+        assert (state is None) == (not cfg.memory.enabled)
+        assert priors.min() >= 0 and priors.max() <= 1
+
+    def test_save_load_gives_identical_outputs(self, spec, tmp_path):
+        model = self.build(spec).eval()
+        images, _ = self.images(batch=1)
+        path = save_checkpoint(tmp_path / "m.pt", model, spec, extra={"epoch": 3})
+        loaded, loaded_spec = load_model(path)
+        assert loaded_spec.model.encoder == spec.model.encoder
+        with torch.no_grad():
+            a, _ = self.run(model, images)
+            b, _ = self.run(loaded, images)
+        for x, y in zip(a, b):
+            assert (x is None and y is None) or torch.equal(x, y)
+
+
+def _open_memory(spec: ModelSpec, specs) -> ModelSpec:
+    """Admit every frame (random weights are never confident) so the global read is used."""
+    memory = dataclasses.replace(spec.model.memory, alpha=-1e9, beta=1e9)
+    return specs.with_model(spec, memory=memory)
+
+
+class TestTinyMemoryOff(ModelContract):
+    @pytest.fixture
+    def spec(self, specs):
+        tiny = specs.tiny()
+        return specs.with_model(tiny, memory=dataclasses.replace(tiny.model.memory,
+                                                                 enabled=False))
+
+
+class TestTinyMemoryOn(ModelContract):
+    frames = 2
+
+    @pytest.fixture
+    def spec(self, specs):
+        return _open_memory(specs.tiny(), specs)
+
+
+class TestVggSmall(ModelContract):
+    size = (64, 96)
+
+    @pytest.fixture
+    def spec(self, specs):
+        return specs.vgg()
+
+
+class TestVggSmallMemoryOn(ModelContract):
+    size = (64, 96)
+    frames = 2
+
+    @pytest.fixture
+    def spec(self, specs):
+        return _open_memory(specs.vgg(memory=True), specs)
+
+
+class TestLight(ModelContract):
+    frames = 2
+
+    @pytest.fixture
+    def spec(self, specs):
+        return _open_memory(load_spec(specs.config_dir / "light.yaml"), specs)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (160, 96)])
+def test_tiny_runs_at_other_sizes(size, tiny):
+    model = build_model(tiny.model).eval()
+    with torch.no_grad():
+        out, _ = model(torch.zeros(1, 3, *size))
+    assert out.seg_logits.shape[-2:] == size
+    assert out.det_logits.shape[1] == len(model.priors(*size))
