@@ -1,0 +1,134 @@
+"""``surg-perception process-bag IN OUT --checkpoint CKPT``: the node's outputs, offline.
+
+Every image topic of IN (sensor_msgs/Image or CompressedImage, ground-truth topics
+excluded; or the ``--topic`` list) runs through the node's own pipeline
+(:mod:`surg_perception.ros.offline`), one temporal memory per topic, as fast as the device
+allows and without DDS. OUT receives what the node would publish, under
+``<camera namespace>/<node name>/`` (``mask``, ``mask_color``, ``overlay``, ``detections``,
+``activity``, ``scene``, ``label_info/<head>``), headers equal to the input frames' headers
+and bag times equal to the input's. ``--copy-inputs`` also copies the input topics.
+
+When IN holds ground truth (``endovis2bag`` writes ``<ns>/ground_truth/...``), a metrics
+report is printed and written next to OUT (``<OUT>.metrics.json``). The output bag is
+closed on every exit path, so an interrupted or failed run leaves a readable bag holding
+every frame processed before the stop; the error is raised after closing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from surg_perception.bags import typestore as ts
+from surg_perception.bags.convert import ground_truth_topics
+from surg_perception.bags.metrics import BagMetrics
+from surg_perception.bags.storage import STORAGES, BagReader, BagWriter, check_output
+from surg_perception.errors import BagError
+
+NODE_NAME = "apmtl_node"  # surg_perception.ros.node.NODE_NAME (not imported: it needs rclpy)
+
+
+def image_topics(reader: BagReader, wanted: Sequence[str] | None = None) -> list[str]:
+    """Camera topics of the bag: ``wanted`` (checked) or every image topic except ground truth
+    and our own outputs."""
+    if wanted:
+        for topic in wanted:
+            reader.require(topic, ts.IMAGE_TYPES)
+        return list(wanted)
+    topics = sorted(t for t, m in reader.topics.items()
+                    if m in ts.IMAGE_TYPES and "/ground_truth/" not in t
+                    and f"/{NODE_NAME}/" not in t)
+    if not topics:
+        raise BagError(f"{reader.path}: no image topics (sensor_msgs/Image or CompressedImage) "
+                       f"to process; the bag has {sorted(reader.topics) or 'no topics'}")
+    return topics
+
+
+def process_bag(src: str | Path, out: str | Path, checkpoint: str | Path, *,
+                topics: Sequence[str] | None = None, device: str = "cpu",
+                overrides: dict[str, Any] | None = None, storage: str = "mcap",
+                force: bool = False, copy_inputs: bool = False,
+                progress: bool = True) -> dict[str, Any]:
+    """Process ``src`` into ``out``; returns ``{"frames", "counts", "metrics"}``.
+
+    ``overrides`` are node parameters (``{"detection.score_threshold": 0.5}``).
+
+    Raises:
+        BagError: unreadable/truncated input (after writing what was processed), missing
+            topic, existing output without ``force``.
+        CheckpointError, ConfigError: from loading the model.
+    """
+    from surg_perception.ros import offline  # needs rclpy: the node's messages and builders
+
+    check_output(Path(out), force)
+    with BagReader(src) as reader:
+        cameras = image_topics(reader, topics)
+        settings = offline.offline_settings(str(checkpoint), device, overrides)
+        namespaces = [offline.output_namespace(t, NODE_NAME) for t in cameras]
+        streams = dict(zip(cameras, offline.open_streams(settings, namespaces)))
+        seg_classes = streams[cameras[0]].processor.predictor.spec.model.seg_classes
+        metrics = BagMetrics(reader, cameras, {t: ground_truth_topics(_base(t)) for t in cameras},
+                             len(seg_classes))
+        frames = 0
+        bar = tqdm(total=sum(reader.counts.get(t, 0) for t in cameras) or None,
+                   desc=f"process-bag {Path(src).name}", unit="frame", disable=not progress)
+        wanted = set(cameras) | metrics.truth_topics | (set(reader.topics) if copy_inputs
+                                                         else set())
+        with BagWriter(out, storage, force) as writer:
+            for message in reader.messages(wanted):
+                if copy_inputs:
+                    writer.write(message.topic, message.msgtype, message.timestamp, message.raw)
+                if message.topic not in streams:
+                    metrics.add_truth(message)
+                    continue
+                compressed = message.msgtype == ts.COMPRESSED_IMAGE
+                for topic, msgtype, raw in streams[message.topic].process(message.raw,
+                                                                          compressed):
+                    writer.write(topic, msgtype, message.timestamp, raw)
+                    metrics.add_output(message.topic, topic, msgtype, raw)
+                frames += 1
+                bar.update()
+            bar.close()
+    report = metrics.report()
+    if report:
+        Path(f"{out}.metrics.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return {"frames": frames, "counts": dict(writer.counts), "metrics": report}
+
+
+def _base(topic: str) -> str:
+    return topic.removesuffix("/compressed")  # image_transport's compressed sub-topic
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``surg-perception process-bag``."""
+    parser.add_argument("src", type=Path, help="input bag (folder, .mcap or .db3)")
+    parser.add_argument("out", type=Path, help="output bag folder")
+    parser.add_argument("--checkpoint", required=True, type=Path, help="model checkpoint (.pt)")
+    parser.add_argument("--topic", action="append", dest="topics",
+                        help="image topic to process (repeatable; default: every image topic)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
+    parser.add_argument("--score-threshold", type=float, help="detection score threshold")
+    parser.add_argument("--storage", choices=sorted(STORAGES), default="mcap")
+    parser.add_argument("--copy-inputs", action="store_true", help="also copy the input topics")
+    parser.add_argument("--force", action="store_true", help="replace an existing output")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``surg-perception process-bag``; returns the exit status."""
+    overrides = {}
+    if args.score_threshold is not None:
+        overrides["detection.score_threshold"] = args.score_threshold
+    result = process_bag(args.src, args.out, args.checkpoint, topics=args.topics,
+                         device=args.device, overrides=overrides, storage=args.storage,
+                         force=args.force, copy_inputs=args.copy_inputs,
+                         progress=not args.no_progress)
+    print(f"processed {result['frames']} frame(s) into {args.out}")
+    for name, value in sorted(result["metrics"].items()):
+        print(f"  {name}: {value}")
+    return 0

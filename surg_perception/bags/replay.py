@@ -1,0 +1,106 @@
+"""``surg-perception replay BAG``: play a bag's image topics over DDS without ``ros2 bag play``.
+
+Messages are published at their recorded rate (``--rate`` scales it), from ``--start``
+seconds into the bag, once or forever (``--loop``; stamps repeat, which the node treats
+as a new stream). ``--remap old:=new`` renames topics, ``--qos`` picks reliability.
+Headers are untouched: the recorded CDR bytes are published as they are. The rclpy side
+is :mod:`surg_perception.ros.replay`; this module plans the schedule and needs no ROS.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from surg_perception.bags import typestore as ts
+from surg_perception.bags.storage import BagReader
+from surg_perception.errors import BagError
+
+
+def parse_remaps(items: Sequence[str]) -> dict[str, str]:
+    """``["old:=new", ...]`` -> ``{old: new}``; BagError on a malformed item."""
+    remaps = {}
+    for item in items:
+        old, sep, new = item.partition(":=")
+        if not sep or not old or not new:
+            raise BagError(f"--remap {item!r}: write it as /old/topic:=/new/topic")
+        remaps[old] = new
+    return remaps
+
+
+def select_topics(reader: BagReader, wanted: Sequence[str] | None) -> dict[str, str]:
+    """Topic -> type to play: ``wanted`` (checked) or every image topic."""
+    if wanted:
+        return {topic: reader.require(topic) for topic in wanted}
+    topics = {t: m for t, m in reader.topics.items() if m in ts.IMAGE_TYPES}
+    if not topics:
+        raise BagError(f"{reader.path}: no image topics to replay; pass --topic to choose "
+                       f"among {sorted(reader.topics)}")
+    return topics
+
+
+def schedule(path: str | Path, topics: Sequence[str], rate: float = 1.0, start: float = 0.0,
+             loop: bool = False,
+             remaps: Mapping[str, str] | None = None) -> Iterator[tuple[float, str, bytes]]:
+    """``(seconds after playback start, output topic, CDR bytes)`` in recorded order.
+
+    ``start`` skips the first seconds of the bag; a loop restarts one frame period after
+    the previous pass ended.
+    """
+    if rate <= 0:
+        raise BagError(f"--rate {rate}: must be positive")
+    remaps = remaps or {}
+    base = 0.0
+    while True:
+        first = last = None
+        count = 0
+        with BagReader(path) as reader:
+            for message in reader.messages(topics):
+                if first is None:
+                    first = message.timestamp + int(start * 1e9)
+                if message.timestamp < first:
+                    continue
+                last = message.timestamp
+                count += 1
+                offset = base + (message.timestamp - first) / 1e9 / rate
+                yield offset, remaps.get(message.topic, message.topic), message.raw
+        if not loop or not count:
+            return
+        span = (last - first) / 1e9 / rate
+        base += span + (span / (count - 1) if count > 1 else 0.1)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``surg-perception replay``."""
+    parser.add_argument("bag", type=Path, help="bag folder, .mcap or .db3")
+    parser.add_argument("--topic", action="append", dest="topics",
+                        help="topic to play (repeatable; default: every image topic)")
+    parser.add_argument("--rate", type=float, default=1.0, help="speed factor (2 = twice as fast)")
+    parser.add_argument("--start", type=float, default=0.0, help="skip this many seconds")
+    parser.add_argument("--loop", action="store_true", help="play again and again")
+    parser.add_argument("--remap", action="append", default=[], metavar="OLD:=NEW",
+                        help="rename a topic (repeatable)")
+    parser.add_argument("--qos", choices=("reliable", "best_effort"), default="reliable")
+    parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
+                        help="before playing, wait up to this long for a subscriber per topic")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``surg-perception replay``; returns the exit status."""
+    from surg_perception.ros.replay import RawPublisher, play
+
+    remaps = parse_remaps(args.remap)
+    with BagReader(args.bag) as reader:
+        topics = select_topics(reader, args.topics)
+    publisher = RawPublisher({remaps.get(t, t): m for t, m in topics.items()}, qos=args.qos)
+    try:
+        if args.wait_for_subscribers > 0 and not publisher.wait_for_subscribers(
+                args.wait_for_subscribers):
+            print(f"warning: not every topic has a subscriber after {args.wait_for_subscribers} s")
+        count = play(schedule(args.bag, list(topics), args.rate, args.start, args.loop, remaps),
+                     publisher)
+    finally:
+        publisher.close()
+    print(f"published {count} message(s) on {', '.join(remaps.get(t, t) for t in topics)}")
+    return 0

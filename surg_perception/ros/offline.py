@@ -1,0 +1,106 @@
+"""The node's frame pipeline without DDS: recorded CDR bytes in, the node's messages out.
+
+``surg-perception process-bag`` (``surg_perception/bags/process.py``) uses this module so
+that a processed bag holds exactly what :class:`~surg_perception.ros.node.ApmtlNode` would
+publish: the same :class:`~surg_perception.ros.pipeline.FrameProcessor` (conversion, memory
+reset rules, predictor, message builders), the same topic names and types, serialised
+with rclpy. One :class:`OfflineStream` per image topic keeps its own temporal memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rclpy.serialization import deserialize_message, serialize_message
+from sensor_msgs.msg import CompressedImage, Image
+
+from surg_perception.predictor import Predictor
+from surg_perception.ros.node import LABEL_INFO_TOPIC, NODE_NAME, OUTPUT_TOPICS
+from surg_perception.ros.params import NodeSettings, settings_from_values
+from surg_perception.ros.pipeline import FrameProcessor, load_predictor
+from surg_perception.ros.worker import PendingFrame
+
+# (topic, type name "pkg/msg/Name", CDR bytes)
+Record = tuple[str, str, bytes]
+
+
+def offline_settings(checkpoint: str, device: str = "cpu",
+                     overrides: Mapping[str, Any] | None = None) -> NodeSettings:
+    """Node parameters for offline use: the node's defaults, no warm-up, ``overrides`` on top."""
+    values = {"model.checkpoint": str(checkpoint), "model.device": device,
+              "model.warmup_steps": 0, **(overrides or {})}
+    return settings_from_values(values)
+
+
+def output_namespace(image_topic: str, node_name: str = NODE_NAME) -> str:
+    """Where the node's ``~/`` topics land when it runs next to ``image_topic``.
+
+    ``/jhu_daVinci/left/image_raw`` (or ``.../image_raw/compressed``) ->
+    ``/jhu_daVinci/left/apmtl_node``: the node launched in the camera's namespace.
+    """
+    base = image_topic.removesuffix("/compressed")
+    return f"{base.rsplit('/', 1)[0]}/{node_name}"
+
+
+def output_topics(namespace: str) -> dict[str, tuple[str, str]]:
+    """Output name -> (topic, type name) as the node publishes them under ``namespace``."""
+    topics = {name: (namespace + topic[1:], type_name(cls))
+              for name, (topic, cls) in OUTPUT_TOPICS.items()}
+    for head in ("segmentation", "detection", "activity"):
+        topics[f"label_info/{head}"] = (namespace + LABEL_INFO_TOPIC.format(head=head)[1:],
+                                        "vision_msgs/msg/LabelInfo")
+    return topics
+
+
+def type_name(cls: type) -> str:
+    """``sensor_msgs.msg.Image`` -> ``sensor_msgs/msg/Image``."""
+    return f"{cls.__module__.split('.')[0]}/msg/{cls.__name__}"
+
+
+class OfflineStream:
+    """One camera stream: its predictor (own memory) and its output namespace."""
+
+    def __init__(self, predictor: Predictor, settings: NodeSettings, namespace: str) -> None:
+        self.processor = FrameProcessor(predictor)
+        self.settings = settings
+        self.topics = output_topics(namespace)
+        self._labels_written = False
+
+    def process(self, raw: bytes, compressed: bool) -> list[Record]:
+        """Outputs of one recorded frame (LabelInfo first, once); [] for a duplicate frame.
+
+        Raises:
+            ImageFormatError: the frame cannot be read as an image.
+        """
+        msg = deserialize_message(raw, CompressedImage if compressed else Image)
+        records: list[Record] = []
+        if not self._labels_written:
+            for head, info in self.processor.label_infos(msg.header, self.settings).items():
+                records.append(self._record(f"label_info/{head}", info))
+            self._labels_written = True
+        outputs = self.processor.process(PendingFrame(msg, compressed, time.monotonic()),
+                                         self.settings, fps=None)
+        if outputs is None:
+            return records
+        records.extend(self._record(name, out) for name, out in outputs.messages.items())
+        return records
+
+    def _record(self, name: str, msg: Any) -> Record:
+        topic, msgtype = self.topics[name]
+        return topic, msgtype, serialize_message(msg)
+
+
+def open_streams(settings: NodeSettings, namespaces: list[str]) -> list[OfflineStream]:
+    """Load the checkpoint once; one predictor (own memory, shared weights) per namespace."""
+    first = load_predictor(settings)
+    streams = []
+    for index, namespace in enumerate(namespaces):
+        predictor = first
+        if index:  # the network is stateless (memory is passed in), so weights are shared
+            predictor = Predictor(first.model, first.spec, first.device, first.dtype)
+            predictor.postprocess = dataclasses.replace(first.postprocess)
+        streams.append(OfflineStream(predictor, settings, namespace))
+    return streams

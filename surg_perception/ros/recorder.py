@@ -1,0 +1,81 @@
+"""Record live topics into a rosbag2 bag (the rclpy side of ``bags/recorder.py``).
+
+Subscriptions are ``raw=True``: callbacks receive the serialised CDR bytes, which are
+written untouched with their receive time. The default QoS is reliable + volatile (it
+matches the node's reliable outputs without losses); topics named ``.../label_info/...``
+are subscribed transient-local so the latched class lists published before recording
+started are recorded too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from surg_perception.bags.recorder import RecordSink
+from surg_perception.ros.replay import message_class
+
+
+def default_qos(topic: str, depth: int = 100) -> QoSProfile:
+    """Reliable volatile keep-last ``depth``; transient-local depth 1 for LabelInfo topics."""
+    if "/label_info/" in topic:
+        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+class TopicRecorder:
+    """Subscribe ``topics`` on ``node`` and write every message to a new bag at ``path``.
+
+    Args:
+        node: any rclpy node; the caller spins it.
+        topics: ``(topic, "pkg/msg/Type")`` pairs, or ``(topic, type, QoSProfile)``.
+        path: bag folder to create (mcap by default).
+
+    Use as a context manager or call :meth:`close`: the subscriptions are destroyed first,
+    then the bag is finished, so it is readable whatever stopped the recording.
+    """
+
+    def __init__(self, node: Node, topics: Sequence[tuple], path: str | Path,
+                 storage: str = "mcap", force: bool = False) -> None:
+        self.node = node
+        self.sink = RecordSink(path, storage, force)
+        self._subs = []
+        try:
+            for entry in topics:
+                topic, msgtype = node.resolve_topic_name(entry[0]), entry[1]
+                qos = entry[2] if len(entry) > 2 else default_qos(topic)
+                self._subs.append(node.create_subscription(
+                    message_class(msgtype), topic, self._callback(topic, msgtype), qos,
+                    raw=True))
+        except BaseException:
+            self.close()
+            raise
+
+    def _callback(self, topic: str, msgtype: str):
+        def record(raw: bytes) -> None:
+            self.sink.write(topic, msgtype, raw)
+        return record
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Messages recorded per topic so far."""
+        return self.sink.counts
+
+    def close(self) -> None:
+        for sub in self._subs:
+            self.node.destroy_subscription(sub)
+        self._subs = []
+        self.sink.close()
+
+    def __enter__(self) -> TopicRecorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,82 @@
+"""Publish recorded messages over DDS at the recorded rate (``surg-perception replay``).
+
+The recorded CDR bytes are published as they are (``Publisher.publish(bytes)``), so every
+header (stamp and frame_id) reaches subscribers exactly as recorded. Timing and option
+handling live in :mod:`surg_perception.bags.replay`; this module only talks to rclpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from surg_perception.errors import BagError
+
+RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE,
+               "best_effort": ReliabilityPolicy.BEST_EFFORT}
+
+
+def message_class(msgtype: str) -> type:
+    """``sensor_msgs/msg/Image`` -> the rclpy class; BagError when the package is missing."""
+    package, _, name = msgtype.split("/")
+    try:
+        return getattr(importlib.import_module(f"{package}.msg"), name)
+    except (ImportError, AttributeError) as exc:
+        raise BagError(f"message type {msgtype} is not available to rclpy here ({exc}); "
+                       "install its interface package") from exc
+
+
+class RawPublisher:
+    """A node with one publisher per (output topic, type); publishes CDR bytes.
+
+    Args:
+        topics: output topic -> type name.
+        qos: ``reliable`` or ``best_effort`` (volatile, keep last ``depth``).
+    """
+
+    def __init__(self, topics: Mapping[str, str], qos: str = "reliable", depth: int = 10,
+                 node_name: str = "surg_perception_replay") -> None:
+        if qos not in RELIABILITY:
+            raise BagError(f"--qos {qos!r}: use one of {', '.join(RELIABILITY)}")
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = Node(node_name, context=self.context)
+        profile = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                             reliability=RELIABILITY[qos], durability=DurabilityPolicy.VOLATILE)
+        self._pubs = {topic: self.node.create_publisher(message_class(msgtype), topic, profile)
+                      for topic, msgtype in topics.items()}
+
+    def wait_for_subscribers(self, timeout_s: float) -> bool:
+        """Wait until every topic has a subscriber (DDS discovery), at most ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(pub.get_subscription_count() > 0 for pub in self._pubs.values()):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def publish(self, topic: str, raw: bytes) -> None:
+        self._pubs[topic].publish(raw)
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def play(schedule: Iterable[tuple[float, str, bytes]], publisher: RawPublisher,
+         sleep: Callable[[float], None] = time.sleep) -> int:
+    """Publish ``(seconds from playback start, topic, raw)`` items on time; returns the count."""
+    start = time.monotonic()
+    count = 0
+    for offset, topic, raw in schedule:
+        delay = start + offset - time.monotonic()
+        if delay > 0:
+            sleep(delay)
+        publisher.publish(topic, raw)
+        count += 1
+    return count
