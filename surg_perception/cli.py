@@ -15,8 +15,22 @@ from surg_perception.errors import SurgPerceptionError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "model-info": ("surg_perception.model_info", "parameters, GFLOPs and memory overhead of a model"),
-    "synth": ("surg_perception.data.synth", "write a synthetic surgical video dataset (EndoVis 2017 layout)"),
+    "synth": ("surg_perception.data.synth",
+              "write a synthetic surgical video dataset (EndoVis 2017 layout)"),
+    "train": ("surg_perception.training.cli", "train a model with the ATO schedule"),
+    "evaluate": ("surg_perception.evaluation.cli",
+                 "Dice/IoU/Hausdorff, mAP@0.5, activity accuracy/F1, FPS; robustness"),
+    "prune": ("surg_perception.pruning.cli", "GADP attention-based channel pruning"),
+    "export": ("surg_perception.export.cli", "ONNX export (state in/out) and TensorRT engines"),
+    "model-info": ("surg_perception.model_info",
+                   "parameters, GFLOPs and memory overhead of a model"),
+    "bench": ("surg_perception.bench.cli", "per-stage inference benchmark (JSON + BENCHMARKS.md)"),
+    "endovis2bag": ("surg_perception.bags.convert",
+                    "EndoVis sequence folder or video file -> rosbag2 (mcap/sqlite3)"),
+    "replay": ("surg_perception.bags.replay", "publish a bag's image topics over DDS"),
+    "process-bag": ("surg_perception.bags.process",
+                    "run the model over a bag offline and write the node's outputs"),
+    "render": ("surg_perception.bags.render", "overlay video or PNG strip from a bag"),
 }
 
 

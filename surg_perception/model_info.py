@@ -20,7 +20,6 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from surg_perception.config import ModelSpec, load_spec
-from surg_perception.errors import SurgPerceptionError
 from surg_perception.models.registry import build_model
 from surg_perception.ops.priors import priors_per_location
 
@@ -128,17 +127,14 @@ def format_info(info: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the model info; returns the process exit code."""
-    try:
-        info = model_info(_load_any_spec(args.source), tuple(args.size) if args.size else None)
-    except SurgPerceptionError as exc:
-        print(f"error: {exc}")
-        return 2
+    """Print the model info; errors propagate to the CLI, which reports them (exit 2)."""
+    info = model_info(_load_any_spec(args.source), tuple(args.size) if args.size else None)
     print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="surg-perception model-info", description=__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """``surg-perception model-info`` through the shared CLI (same error handling)."""
+    from surg_perception.cli import main as cli_main
+
+    return cli_main(["model-info", *(argv or [])])

@@ -26,4 +26,4 @@ def test_cli_json_and_table(specs, capsys):
     assert main([str(specs.config_dir / "tiny.yaml")]) == 0
     assert "prior boxes" in capsys.readouterr().out
     assert main(["missing.yaml"]) == 2
-    assert "not found" in capsys.readouterr().out
+    assert "not found" in capsys.readouterr().err
