@@ -1,0 +1,1 @@
+"""Evaluation: segmentation, detection and activity metrics, robustness, reports."""

@@ -1,0 +1,99 @@
+"""Evaluation reports: JSON (NaN -> null), Markdown tables and the degradation plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+# (key, column title) of the main table
+COLUMNS = (("binary_dice", "binary Dice"), ("binary_iou", "binary IoU"),
+           ("type_dice", "type Dice"), ("type_iou", "type IoU"), ("hausdorff", "Hausdorff px"),
+           ("map50", "mAP@0.5"), ("activity_accuracy", "activity acc"),
+           ("activity_f1", "activity F1"))
+# metrics followed under corruption: (key, title)
+ROBUSTNESS = (("binary_dice", "binary Dice"), ("type_dice", "type Dice"), ("map50", "mAP@0.5"),
+              ("activity_accuracy", "activity acc"))
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(path: Path, report: dict) -> None:
+    """Strict JSON: non-finite numbers become null."""
+    path.write_text(json.dumps(_clean(report), indent=2) + "\n")
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def row_values(scores: dict, row: str) -> dict[str, Any]:
+    """Flatten one box-fill row of a score dict with the row-independent metrics."""
+    return {**scores[row], **{k: v for k, v in scores.items() if not isinstance(v, dict)}}
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def markdown(report: dict) -> str:
+    """The report as Markdown: overall (box-fill off/on), per sequence, timing, robustness."""
+    lines = [f"# Evaluation of `{report['checkpoint']}`", "",
+             f"Data: `{report['data']}` ({report['overall']['frames']} frames, split "
+             f"{report['split']}).", "", "## Overall", ""]
+    header = ["", *(title for _, title in COLUMNS)]
+    rows = [[row.replace("_", " "), *(_fmt(row_values(report["overall"], row).get(k))
+                                      for k, _ in COLUMNS)]
+            for row in ("box_fill_off", "box_fill_on")]
+    lines += _table(header, rows)
+    lines += ["", "## Per sequence (box-fill on)", ""]
+    rows = [[name, *(_fmt(row_values(s, "box_fill_on").get(k)) for k, _ in COLUMNS)]
+            for name, s in report["sequences"].items()]
+    lines += _table(["sequence", *header[1:]], rows)
+    timing = report["timing"]
+    lines += ["", "## Speed", "", f"{_fmt(timing.get('fps'))} frames/s on {report['device']} "
+              "(batch 1, predictor step incl. pre/post-processing); mean ms per stage: "
+              + ", ".join(f"{k[:-3]} {_fmt(v)}" for k, v in timing.items() if k.endswith("_ms"))]
+    if "robustness" in report:
+        lines += ["", "## Robustness (box-fill on)", "", f"Severity 0 = clean. Plot: "
+                  f"`{report['robustness']['plot']}`."]
+        for key, title in ROBUSTNESS:
+            lines += ["", f"### {title}", ""]
+            rows = [[name, *(_fmt(v.get(key)) for v in by_severity)]
+                    for name, by_severity in report["robustness"]["curves"].items()]
+            lines += _table(["corruption", *map(str, range(6))], rows)
+    return "\n".join(lines) + "\n"
+
+
+def plot_degradation(curves: dict[str, list[dict]], path: Path) -> None:
+    """One panel per metric: each corruption's value against severity 0 (clean) .. 5."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(ROBUSTNESS), figsize=(4 * len(ROBUSTNESS), 3.4),
+                             squeeze=False)
+    for ax, (key, title) in zip(axes[0], ROBUSTNESS):
+        for name, by_severity in curves.items():
+            values = [v.get(key) for v in by_severity]
+            values = [math.nan if v is None else v for v in values]
+            ax.plot(range(len(values)), values, marker="o", label=name)
+        ax.set(title=title, xlabel="severity", xticks=range(6))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,1 @@
+"""Training: the ATO schedule, multi-task losses, the clip loop, DDP and the ``train`` command."""

@@ -1,0 +1,109 @@
+"""Training schedule configuration: frozen dataclasses, read from YAML at the edge.
+
+Kept apart from :class:`~surg_perception.config.ModelSpec` on purpose: learning rates and
+phase lengths never live next to prior-box geometry. The defaults are the AP-MTL paper's
+(SGD, momentum 0.99, weight decay 1e-4, lr 1e-4, poly power 0.9, end-to-end at 1e-5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from surg_perception.config import from_dict, load_yaml
+from surg_perception.errors import ConfigError
+
+PHASE_NAMES = ("detection", "segmentation", "end_to_end")
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseConfig:
+    """One ATO phase. Give its length as ``iterations`` or ``epochs`` (exactly one > 0).
+
+    ``lr`` None means ``TrainConfig.lr``; the poly schedule restarts at every phase.
+    """
+
+    name: str = "end_to_end"
+    iterations: int = 0
+    epochs: int = 0
+    lr: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in PHASE_NAMES:
+            raise ConfigError(f"phase name {self.name!r} unknown; use one of {PHASE_NAMES}")
+        if self.iterations < 0 or self.epochs < 0 or (self.iterations > 0) == (self.epochs > 0):
+            raise ConfigError(
+                f"phase {self.name!r}: set exactly one of iterations ({self.iterations}) or "
+                f"epochs ({self.epochs}) to a positive number"
+            )
+        if self.lr is not None and self.lr <= 0:
+            raise ConfigError(f"phase {self.name!r}: lr must be > 0, got {self.lr}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossWeights:
+    """Weight of each task loss in the total (equal weights worked best for HOG)."""
+
+    seg: float = 1.0
+    det: float = 1.0  # multibox: localisation + confidence
+    activity: float = 1.0
+    hog: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser, schedule, data loading and logging of one training run."""
+
+    optimizer: str = "sgd"
+    lr: float = 1e-4
+    momentum: float = 0.99
+    weight_decay: float = 1e-4
+    poly_power: float = 0.9
+    batch_size: int = 4
+    clip_length: int = 4  # T consecutive frames; the memory state is carried through a clip
+    clip_stride: int = 2
+    augment: bool = True
+    workers: int = 2
+    amp: bool = True  # mixed precision, used on CUDA only
+    grad_clip: float = 0.0  # max gradient norm; 0 = no clipping
+    seed: int = 0
+    fold: int | None = None  # EndoVis17 cross-validation fold (train split); None = all sequences
+    log_interval: int = 10
+    ckpt_interval: int = 200
+    loss_weights: LossWeights = LossWeights()
+    phases: tuple[PhaseConfig, ...] = (
+        PhaseConfig("detection", epochs=50),
+        PhaseConfig("segmentation", epochs=50),
+        PhaseConfig("end_to_end", epochs=10, lr=1e-5),
+    )
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"train.optimizer {self.optimizer!r} unknown; use one of {OPTIMIZERS}")
+        positive = {"lr": self.lr, "batch_size": self.batch_size, "clip_length": self.clip_length,
+                    "clip_stride": self.clip_stride, "log_interval": self.log_interval,
+                    "ckpt_interval": self.ckpt_interval}
+        bad = {k: v for k, v in positive.items() if not v > 0}
+        if bad:
+            raise ConfigError(f"train: {bad} must be > 0")
+        if self.workers < 0 or self.weight_decay < 0 or self.grad_clip < 0:
+            raise ConfigError("train: workers, weight_decay and grad_clip must be >= 0")
+        if not self.phases:
+            raise ConfigError("train.phases is empty; list at least one phase")
+
+
+def train_config_from_dict(data: dict) -> TrainConfig:
+    """Build a :class:`TrainConfig`; unknown keys raise :class:`ConfigError` naming them."""
+    return from_dict(TrainConfig, data, "train")
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read a training YAML: either the fields at top level or under a ``train:`` key."""
+    data = load_yaml(path)
+    if "train" in data:
+        data = data["train"]
+    try:
+        return train_config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

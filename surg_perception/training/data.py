@@ -1,0 +1,72 @@
+"""Training data: EndoVis 2017-layout clips resized (and optionally augmented) to the input size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from surg_perception.config import ModelSpec
+from surg_perception.data import ClipDataset, EndoVis17Dataset, collate_clips, train_augmentation
+from surg_perception.data.transforms import Resize
+from surg_perception.errors import ConfigError, DatasetError
+from surg_perception.training.config import TrainConfig
+from surg_perception.training.distributed import DistInfo, ResumableSampler
+
+# number of segmentation classes -> the EndoVis17 mask the loader should produce
+_TARGETS = {8: "type", 4: "part", 2: "binary"}
+
+
+def mask_target(spec: ModelSpec) -> str:
+    """EndoVis17 mask kind matching the model's segmentation classes."""
+    count = len(spec.model.seg_classes)
+    if count not in _TARGETS:
+        raise ConfigError(
+            f"model.seg_classes has {count} classes; EndoVis17 training supports "
+            f"{sorted(_TARGETS)} (type, part, binary masks)")
+    return _TARGETS[count]
+
+
+def build_clips(root: str | Path, spec: ModelSpec, cfg: TrainConfig) -> ClipDataset:
+    """Clips of ``cfg.clip_length`` frames at the network input size."""
+    kwargs = {} if cfg.fold is None else {"fold": cfg.fold, "split": "train"}
+    # frame_size=None: frames of any size are accepted (1920x1080 still gets the EndoVis
+    # crop) because every frame is resized to the network input anyway.
+    frames = EndoVis17Dataset(root, target=mask_target(spec), frame_size=None, **kwargs)
+    size = tuple(spec.preprocess.input_size)
+    transform = train_augmentation(size) if cfg.augment else Resize(size)
+    return ClipDataset(frames, cfg.clip_length, cfg.clip_stride, transform, seed=cfg.seed)
+
+
+class ClipStream:
+    """Batches as one endless stream whose position is a function of the global step only.
+
+    Step ``s`` reads batch ``s % per_epoch`` of epoch ``s // per_epoch``; each epoch's order
+    comes from a seeded :class:`ResumableSampler`, so a resumed run sees the same batches.
+    """
+
+    def __init__(self, clips: ClipDataset, cfg: TrainConfig, info: DistInfo) -> None:
+        self.clips = clips
+        self.cfg = cfg
+        self.sampler = ResumableSampler(clips, info, seed=cfg.seed)
+        self.per_epoch = self.sampler.num_samples // cfg.batch_size
+        if self.per_epoch == 0:
+            raise DatasetError(
+                f"{len(clips)} clips give no full batch of {cfg.batch_size} per process "
+                f"(world size {info.world_size}); add data or lower train.batch_size")
+
+    def batches(self, start_step: int):
+        """Yield ``ClipBatch`` es from global step ``start_step`` on, forever."""
+        epoch, offset = divmod(start_step, self.per_epoch)
+        while True:
+            self.clips.set_epoch(epoch)
+            self.sampler.set_epoch(epoch, offset * self.cfg.batch_size)
+            # A private generator: creating the iterator must not draw from the global RNG,
+            # or a resumed run's dropout would diverge from the uninterrupted run's.
+            loader = DataLoader(self.clips, batch_size=self.cfg.batch_size, sampler=self.sampler,
+                                num_workers=self.cfg.workers, collate_fn=collate_clips,
+                                drop_last=True, generator=torch.Generator().manual_seed(epoch),
+                                persistent_workers=False)
+            yield from loader
+            epoch, offset = epoch + 1, 0

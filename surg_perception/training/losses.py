@@ -1,0 +1,87 @@
+"""Multi-task loss of one frame: segmentation CE, SSD multibox, activity CE, HOG MSE.
+
+Each term is computed only where the model has the head and the batch has labels, so a
+loss dict may lack keys (e.g. no ``activity`` when every label of the frame is unknown).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from surg_perception.models.outputs import ModelOutput
+from surg_perception.ops.box_ops import match_batch
+from surg_perception.ops.multibox_loss import multibox_loss
+from surg_perception.training.config import LossWeights
+
+IGNORE_ACTIVITY = -1
+# loss name -> the task (and LossWeights field) it belongs to
+TASK_OF = {"seg": "seg", "det_loc": "det", "det_conf": "det", "activity": "activity",
+           "hog": "hog"}
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameTargets:
+    """Targets of one frame of a batch of B clips (all on the training device).
+
+    masks     int64 ``[B, H, W]`` class ids at the network input size
+    boxes     B tensors float32 ``[N_b, 4]`` xyxy normalised to [0, 1]
+    labels    B tensors int64 ``[N_b]`` in 1..K
+    activity  int64 ``[B]``, -1 when unknown
+    hog       float32 ``[B, D]`` or None (HOG disabled)
+    """
+
+    masks: Tensor
+    boxes: list[Tensor]
+    labels: list[Tensor]
+    activity: Tensor
+    hog: Tensor | None
+
+
+def task_losses(output: ModelOutput, targets: FrameTargets, priors: Tensor | None,
+                variances: tuple[float, float]) -> dict[str, Tensor]:
+    """Unweighted scalar losses of one frame.
+
+    Args:
+        output: the model's outputs for the frame (``seg_logits [B, S, H, W]``, ...).
+        targets: the frame's :class:`FrameTargets`.
+        priors: ``[P, 4]`` cxcywh (``model.priors(H, W)``), or None without detection.
+        variances: SSD ``(center, size)`` of ``cfg.detection``.
+
+    Returns:
+        Some of ``seg``, ``det_loc``, ``det_conf``, ``activity``, ``hog`` (float32 scalars).
+    """
+    losses = {"seg": F.cross_entropy(output.seg_logits.float(), targets.masks)}
+    if output.det_logits is not None and priors is not None:
+        target_deltas, target_labels = match_batch(targets.boxes, targets.labels, priors,
+                                                   variances)
+        det = multibox_loss(output.det_logits.float(), output.det_deltas.float(),
+                            target_labels, target_deltas)
+        losses["det_loc"], losses["det_conf"] = det.loc, det.conf
+    known = targets.activity != IGNORE_ACTIVITY
+    if output.activity_logits is not None and bool(known.any()):
+        losses["activity"] = F.cross_entropy(output.activity_logits.float(), targets.activity,
+                                             ignore_index=IGNORE_ACTIVITY)
+    if output.hog is not None and targets.hog is not None:
+        losses["hog"] = F.mse_loss(output.hog.float(), targets.hog.float())
+    return losses
+
+
+def weighted_total(losses: Mapping[str, Tensor], weights: LossWeights,
+                   active: Iterable[str]) -> Tensor:
+    """Sum of the losses whose task is in ``active``, each times its task weight.
+
+    Raises:
+        ValueError: no loss of an active task is present (nothing to optimise).
+    """
+    active = set(active)
+    terms = [getattr(weights, TASK_OF[name]) * value
+             for name, value in losses.items() if TASK_OF[name] in active]
+    if not terms:
+        raise ValueError(f"none of the losses {sorted(losses)} belongs to the active tasks "
+                         f"{sorted(active)}; check the data has labels for this phase")
+    return torch.stack(terms).sum()

@@ -1,0 +1,61 @@
+"""The evaluate command writes JSON + Markdown (and the degradation plot) for a checkpoint."""
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from surg_perception.checkpoint import save_checkpoint
+from surg_perception.config import load_spec
+from surg_perception.data.synth import SynthConfig, write_synth_dataset
+from surg_perception.errors import ConfigError
+from surg_perception.evaluation import cli
+from surg_perception.models.registry import build_model
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny_config_path):
+    root = tmp_path_factory.mktemp("eval")
+    write_synth_dataset(root / "data", SynthConfig(sequences=2, frames=3, size=(128, 96), seed=2))
+    torch.manual_seed(0)
+    spec = load_spec(tiny_config_path)
+    save_checkpoint(root / "model.pt", build_model(spec.model), spec)
+    return root
+
+
+def _args(setup, out, *extra):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    return parser.parse_args([str(setup / "model.pt"), "--data", str(setup / "data"),
+                              "--out", str(out), *extra])
+
+
+def test_evaluate_writes_json_and_markdown(setup, tmp_path):
+    assert cli.run(_args(setup, tmp_path, "--sequences", "1", "2")) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    overall = report["overall"]
+    assert overall["frames"] == 6
+    assert set(report["sequences"]) == {"instrument_dataset_1", "instrument_dataset_2"}
+    for row in ("box_fill_off", "box_fill_on"):
+        for key in ("binary_dice", "type_dice", "binary_iou", "type_iou"):
+            value = overall[row][key]
+            assert value is None or 0.0 <= value <= 1.0
+    assert 0.0 <= overall["activity_accuracy"] <= 1.0
+    assert report["timing"]["fps"] > 0
+    text = (tmp_path / "report.md").read_text()
+    assert "| box fill off |" in text and "| box fill on |" in text and "mAP@0.5" in text
+
+
+def test_corruption_suite_adds_curves_and_a_plot(setup, tmp_path):
+    assert cli.run(_args(setup, tmp_path, "--corruptions", "--max-frames", "1")) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    curves = report["robustness"]["curves"]
+    assert len(curves) == 7 and all(len(v) == 6 for v in curves.values())
+    assert (tmp_path / "degradation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## Robustness" in (tmp_path / "report.md").read_text()
+
+
+def test_split_without_fold_is_a_config_error(setup, tmp_path):
+    with pytest.raises(ConfigError, match="--fold"):
+        cli.run(_args(setup, tmp_path, "--split", "val"))
