@@ -23,7 +23,7 @@ test-fast: env
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 demo: env
-	$(PY) -m surg_perception.demo
+	$(PY) -m surg_perception.ros.demo
 
 bench: env
 	$(VENV)/bin/surg-perception bench

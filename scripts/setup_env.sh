@@ -30,7 +30,7 @@ export AMENT_PREFIX_PATH=$VENV CMAKE_PREFIX_PATH=$VENV
 if [ ! -f "$STAMPS/cmake-paths" ]; then
   pyinc=$("$PY" -c "import sysconfig; print(sysconfig.get_path('include'))")
   npinc=$("$PY" -c "import numpy; print(numpy.get_include())")
-  grep -rl '/opt/python/cp311-cp311' "$VENV"/share/*/cmake/ 2>/dev/null | while read -r f; do
+  { grep -rl '/opt/python/cp311-cp311' "$VENV"/share/*/cmake/ 2>/dev/null || true; } | while read -r f; do
     sed -i -e "s#/opt/python/cp311-cp311/include/python3.11#$pyinc#g" \
            -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$npinc#g" "$f"
   done

@@ -1,6 +1,7 @@
 """The ROS build installed the package the way a colcon workspace would."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,9 +23,15 @@ def test_share_holds_package_launch_and_config():
         assert (SHARE / rel).is_file(), f"missing share/surg_perception/{rel}"
 
 
-def test_node_executable_installed():
+def test_node_executable_installed_with_a_working_interpreter():
     exe = PREFIX / "lib" / "surg_perception" / "apmtl_node"
     assert exe.is_file() and os.access(exe, os.X_OK)
+    interpreter = exe.read_text().splitlines()[0].removeprefix("#!").split()
+    # run from / with a bare PATH: the shebang alone must find rclpy, torch and the node
+    proc = subprocess.run([*interpreter, "-c", "import surg_perception.ros.node"],
+                          cwd="/", env={"PATH": "/usr/bin:/bin"}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_installed_python_package_holds_generated_and_handwritten_modules():

@@ -1,0 +1,92 @@
+"""Overlay rendering for RViz/Foxglove: a pure NumPy/OpenCV function of one frame's results.
+
+RViz's vision_msgs plugins draw 3D detections only, so 2D results are shown as an image:
+the colour mask blended over the camera frame, boxes with class names and scores, the top
+activity and the node's frame rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+@dataclasses.dataclass(frozen=True)
+class OverlayOptions:
+    """How the overlay is drawn; every field may change live in the node."""
+
+    alpha: float = 0.5  # weight of the colour mask in the blend (0 = frame only)
+    draw_labels: bool = True  # class names + scores next to boxes, activity text
+    show_fps: bool = True
+
+
+def render_overlay(
+    frame_bgr: np.ndarray,
+    color_mask: np.ndarray | None,
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    det_classes: Sequence[str],
+    activity_probs: np.ndarray | None = None,
+    activity_classes: Sequence[str] = (),
+    fps: float | None = None,
+    options: OverlayOptions = OverlayOptions(),
+) -> np.ndarray:
+    """Draw one frame's results; returns a new ``[H, W, 3]`` uint8 BGR image.
+
+    Args:
+        frame_bgr: ``[H, W, 3]`` uint8 camera frame in BGR.
+        color_mask: ``[H, W, 3]`` uint8 BGR mask colours (black = background) or None.
+        boxes: ``[N, 4]`` xyxy camera pixels; ``scores`` ``[N]``; ``labels`` ``[N]`` in 1..K.
+        det_classes: detection class names (``labels - 1`` indexes them).
+        activity_probs: ``[A]`` probabilities or None; ``activity_classes`` their names.
+        fps: frame rate to print (top-left) when ``options.show_fps``.
+    """
+    canvas = np.ascontiguousarray(frame_bgr, dtype=np.uint8).copy()
+    if color_mask is not None and options.alpha > 0:
+        blended = cv2.addWeighted(canvas, 1.0 - options.alpha, color_mask, options.alpha, 0.0)
+        # Only instrument pixels are tinted; background keeps the original frame.
+        foreground = color_mask.any(axis=2)
+        canvas[foreground] = blended[foreground]
+    scale = _text_scale(canvas.shape[0])
+    for box, score, label in zip(boxes.tolist(), scores.tolist(), labels.tolist()):
+        colour = _label_colour(int(label))
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, max(1, int(2 * scale)))
+        if options.draw_labels:
+            name = det_classes[label - 1] if 1 <= label <= len(det_classes) else str(label)
+            _put_text(canvas, f"{name} {score:.2f}", (x0, max(y0 - 3, 10)), scale, colour)
+    lines = []
+    if options.show_fps and fps is not None:
+        lines.append(f"{fps:.1f} fps")
+    if options.draw_labels and activity_probs is not None and len(activity_probs):
+        best = int(np.argmax(activity_probs))
+        name = activity_classes[best] if best < len(activity_classes) else str(best)
+        lines.append(f"{name} {float(activity_probs[best]):.2f}")
+    for row, text in enumerate(lines):
+        _put_text(canvas, text, (4, int((row + 1) * 22 * scale) + 2), scale, (255, 255, 255))
+    return canvas
+
+
+def _text_scale(height: int) -> float:
+    """Font scale that stays legible from 96-pixel test frames to 1080p endoscopes."""
+    return float(np.clip(height / 720.0, 0.3, 1.5))
+
+
+def _label_colour(label: int) -> tuple[int, int, int]:
+    """A fixed, distinct BGR colour per detection label."""
+    rng = np.random.default_rng(label)
+    b, g, r = rng.integers(64, 256, size=3).tolist()
+    return int(b), int(g), int(r)
+
+
+def _put_text(canvas: np.ndarray, text: str, origin: tuple[int, int], scale: float,
+              colour: tuple[int, int, int]) -> None:
+    # A dark outline keeps the text readable over bright tissue and tool reflections.
+    cv2.putText(canvas, text, origin, _FONT, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(canvas, text, origin, _FONT, scale, colour, 1, cv2.LINE_AA)

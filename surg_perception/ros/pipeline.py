@@ -1,0 +1,182 @@
+"""What the worker does with one frame: convert -> (reset?) -> predict -> build messages.
+
+No node and no DDS here: :class:`FrameProcessor` returns the messages to publish, so the
+node stays a thin shell and this logic is tested without a ROS graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from surg_perception.config import ModelSpec
+from surg_perception.errors import ConfigError
+from surg_perception.predictor import FrameResult, Predictor
+from surg_perception.ros import messages
+from surg_perception.ros.conversions import compressed_to_numpy, image_to_numpy, numpy_to_image
+from surg_perception.ros.overlay import OverlayOptions, render_overlay
+from surg_perception.ros.params import NodeSettings
+from surg_perception.ros.worker import FrameKey, PendingFrame, is_duplicate, reset_reason
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available else cpu; a CUDA device without CUDA is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"model.device={name!r} is not a torch device (cpu, cuda, cuda:N)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"model.device={name!r} but CUDA is not available here; use cpu or auto")
+    return device
+
+
+def load_predictor(settings: NodeSettings) -> Predictor:
+    """Load the checkpoint, apply memory overrides and thresholds, warm up."""
+    from surg_perception.checkpoint import check_state_dict, load_model
+    from surg_perception.models.registry import build_model
+
+    if not settings.model_checkpoint:
+        raise ConfigError("model.checkpoint is empty; set it to a checkpoint file "
+                          "(e.g. --ros-args -p model.checkpoint:=/path/model.pt)")
+    device = resolve_device(settings.model_device)
+    model, spec = load_model(settings.model_checkpoint, device=device)
+    if settings.memory_override and spec.model.memory.enabled:
+        spec = _with_memory(spec, settings)
+        rebuilt = build_model(dataclasses.replace(spec.model, pretrained_path=None))
+        check_state_dict(rebuilt, model.state_dict(), settings.model_checkpoint)
+        rebuilt.load_state_dict(model.state_dict())
+        model = rebuilt
+    predictor = Predictor(model, spec, device=device, dtype=settings.model_dtype)
+    predictor.postprocess = dataclasses.replace(
+        spec.postprocess,
+        score_threshold=settings.detection_score_threshold,
+        nms_threshold=settings.detection_nms_threshold,
+        box_fill=settings.detection_box_fill,
+    )
+    if settings.model_warmup_steps:
+        predictor.warmup(*spec.preprocess.input_size, steps=settings.model_warmup_steps)
+    return predictor
+
+
+def _with_memory(spec: ModelSpec, settings: NodeSettings) -> ModelSpec:
+    memory = dataclasses.replace(spec.model.memory, tau=settings.memory_tau, n=settings.memory_n,
+                                 alpha=settings.memory_alpha, beta=settings.memory_beta)
+    if memory.n > memory.capacity:
+        raise ConfigError(f"memory.n={memory.n} exceeds the checkpoint's memory capacity "
+                          f"{memory.capacity}; lower memory.n")
+    return dataclasses.replace(spec, model=dataclasses.replace(spec.model, memory=memory))
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameOutputs:
+    """Messages of one frame by output name (``mask``, ``detections``, ...) + its numbers."""
+
+    messages: dict[str, Any]
+    latency_ms: float
+    inference_ms: float
+    memory_reset: bool
+    reset_reason: str
+
+
+class FrameProcessor:
+    """One stream's processing state around a :class:`Predictor` (used by the worker only)."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        self.restart()
+
+    def restart(self) -> None:
+        """New activation: empty memory, sequence from 0."""
+        self.predictor.reset()
+        self._prev: FrameKey | None = None
+        self._sequence = 0
+
+    def process(self, frame: PendingFrame, settings: NodeSettings,
+                fps: float | None = None) -> FrameOutputs | None:
+        """Run one frame; None for a duplicate (same stamp and frame_id as the last frame).
+
+        Raises:
+            ImageFormatError: the message cannot be read as an image.
+        """
+        msg = frame.msg
+        max_pixels = settings.input_max_image_pixels
+        if frame.compressed:
+            pixels, order = compressed_to_numpy(msg, max_pixels)
+        else:
+            pixels, order = image_to_numpy(msg, max_pixels)
+        key = FrameKey(msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec,
+                       msg.header.frame_id, pixels.shape[:2])
+        if is_duplicate(self._prev, key):
+            return None
+        reason = reset_reason(self._prev, key, settings.memory_reset_gap_s)
+        if reason:
+            self.predictor.reset()
+        self._prev = key
+        want_color = settings.publish_mask_color or settings.publish_overlay
+        result = self.predictor.step(pixels, color_order=order, want_color_mask=want_color)
+        latency_ms = (time.monotonic() - frame.received) * 1e3
+        built = self._build(msg.header, pixels, order, result, settings, latency_ms, reason, fps)
+        self._sequence += 1
+        return FrameOutputs(built, latency_ms, float(result.timings_ms.get("network", 0.0)),
+                            bool(result.memory.get("reset")), reason)
+
+    def _build(self, header: Any, pixels: np.ndarray, order: str, result: FrameResult,
+               settings: NodeSettings, latency_ms: float, reason: str,
+               fps: float | None) -> dict[str, Any]:
+        model_cfg = self.predictor.spec.model
+        out: dict[str, Any] = {}
+        if settings.publish_mask:
+            out["mask"] = messages.mask_to_image(result.mask, header)
+        if settings.publish_mask_color and result.color_mask is not None:
+            out["mask_color"] = numpy_to_image(result.color_mask, "bgr8", header)
+        if settings.publish_overlay:
+            frame_bgr = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2BGR) \
+                if order == "rgb" else pixels
+            options = OverlayOptions(settings.overlay_alpha, settings.overlay_draw_labels,
+                                     settings.overlay_show_fps)
+            image = render_overlay(frame_bgr, result.color_mask, result.boxes, result.scores,
+                                   result.labels, model_cfg.det_classes, result.activity_probs,
+                                   model_cfg.activity_classes, fps, options)
+            out["overlay"] = numpy_to_image(image, "bgr8", header)
+        if settings.publish_detections and self._has("has_detection"):
+            out["detections"] = messages.detections_msg(header, result.boxes, result.scores,
+                                                        result.labels)
+        if settings.publish_activity and result.activity_probs is not None:
+            out["activity"] = messages.classification_msg(header, result.activity_probs)
+        if settings.publish_scene:
+            out["scene"] = messages.scene_msg(header, result, self._sequence, latency_ms, reason)
+        return out
+
+    def status(self) -> dict[str, Any]:
+        """Memory sizes, device, heads (and allocated GPU memory) for /diagnostics."""
+        predictor = self.predictor
+        status: dict[str, Any] = {
+            **predictor.memory_info(),
+            "device": str(predictor.device),
+            "has_detection": self._has("has_detection"),
+            "has_activity": self._has("has_activity"),
+        }
+        if predictor.device.type == "cuda":
+            status["gpu_memory_mb"] = torch.cuda.memory_allocated(predictor.device) / 2**20
+        return status
+
+    def _has(self, head: str) -> bool:
+        """``model.has_detection`` / ``has_activity`` (the model contract; True if absent)."""
+        return bool(getattr(self.predictor.model, head, True))
+
+    def label_infos(self, header: Any, settings: NodeSettings) -> dict[str, Any]:
+        """LabelInfo per head of the loaded model: segmentation, detection, activity."""
+        cfg = self.predictor.spec.model
+        det = cfg.det_classes if self._has("has_detection") else ()
+        act = cfg.activity_classes if self._has("has_activity") else ()
+        return messages.label_infos(header, cfg.seg_classes, det, act,
+                                    settings.detection_score_threshold)
+

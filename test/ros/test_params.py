@@ -1,0 +1,116 @@
+"""Parameter declarations, defaults file, validation and the set-parameters rules."""
+
+import pytest
+import rclpy
+import yaml
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+
+from surg_perception.errors import ConfigError
+from surg_perception.ros.params import (
+    CONFIGURE,
+    LAUNCH,
+    LIVE,
+    SPECS,
+    check_update,
+    descriptor,
+    latched_qos,
+    qos_profile,
+    settings_from_values,
+)
+
+DEFAULTS = {name: spec.default for name, spec in SPECS.items()}
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def test_yaml_defaults_match_the_declarations(repo_root):
+    data = yaml.safe_load((repo_root / "config" / "apmtl.yaml").read_text())
+    assert _flatten(data["/**"]["ros__parameters"]) == DEFAULTS
+
+
+def test_defaults_are_valid_and_flattened():
+    settings = settings_from_values({})
+    assert settings.model_device == "auto" and settings.input_qos == "sensor_data"
+    assert settings.publishes("overlay") and settings.detection_score_threshold == 0.3
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("input.qos", "fast", "sensor_data"),
+    ("model.dtype", "int8", "fp32"),
+    ("detection.score_threshold", 1.5, r"\[0.0, 1.0\]"),
+    ("memory.tau", 0, "outside"),
+])
+def test_invalid_values_are_rejected_with_the_choices(name, value, match):
+    with pytest.raises(ConfigError, match=match):
+        settings_from_values({name: value})
+
+
+def test_both_inputs_off_is_rejected():
+    with pytest.raises(ConfigError, match="both"):
+        settings_from_values({"input.image_topic": "", "input.compressed_topic": ""})
+
+
+def test_configure_time_parameters_need_an_unconfigured_node():
+    update = {"model.checkpoint": "/tmp/other.pt"}
+    assert check_update(DEFAULTS, update, "unconfigured") == ""
+    reason = check_update(DEFAULTS, update, "active")
+    assert "cleanup" in reason and "model.checkpoint" in reason
+    assert check_update(DEFAULTS, {"detection.score_threshold": 0.6}, "active") == ""
+    assert "outside" in check_update(DEFAULTS, {"overlay.alpha": 2.0}, "active")
+    assert check_update(DEFAULTS, {"use_sim_time": True}, "active") == ""
+
+
+def test_descriptors_state_kind_range_and_read_only():
+    kinds = {spec.kind for spec in SPECS.values()}
+    assert kinds == {LIVE, CONFIGURE, LAUNCH}
+    score = descriptor(SPECS["detection.score_threshold"])
+    assert score.description.startswith("[live]") and not score.read_only
+    assert score.floating_point_range[0].to_value == 1.0
+    assert descriptor(SPECS["input.qos_depth"]).integer_range[0].from_value == 1
+    assert descriptor(SPECS["autostart"]).read_only
+    assert not descriptor(SPECS["model.checkpoint"]).read_only  # fixable after a failure
+    assert "one of" in descriptor(SPECS["input.qos"]).description
+
+
+def test_qos_profiles():
+    assert qos_profile("sensor_data", 5).reliability == ReliabilityPolicy.BEST_EFFORT
+    assert qos_profile("reliable", 3).reliability == ReliabilityPolicy.RELIABLE
+    assert qos_profile("reliable", 3).depth == 3
+    assert qos_profile("best_effort", 1).reliability == ReliabilityPolicy.BEST_EFFORT
+    assert latched_qos().durability == DurabilityPolicy.TRANSIENT_LOCAL
+    with pytest.raises(ConfigError):
+        qos_profile("fast", 1)
+
+
+def test_node_declares_and_guards_parameters():
+    """In-process node (unconfigured): overrides apply, bad values are refused with reasons."""
+    from surg_perception.ros.node import ApmtlNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = ApmtlNode(context=context, parameter_overrides=[
+            Parameter("detection.score_threshold", value=0.25)])
+        try:
+            assert node.get_parameter("detection.score_threshold").value == 0.25
+            assert node.describe_parameter("memory.tau").integer_range[0].to_value == 64
+            results = node.set_parameters([Parameter("input.qos", value="fast")])
+            assert not results[0].successful and "sensor_data" in results[0].reason
+            results = node.set_parameters([Parameter("overlay.alpha", value=3.0)])
+            assert not results[0].successful
+            assert node.set_parameters([Parameter("model.checkpoint", value="x.pt")])[0].successful
+            results = node.set_parameters([Parameter("autostart", value=True)])
+            assert not results[0].successful  # read-only
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
