@@ -1,0 +1,1 @@
+"""`surg-perception bench`: where every millisecond of a frame goes (JSON + BENCHMARKS.md)."""

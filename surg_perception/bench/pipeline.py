@@ -1,0 +1,147 @@
+"""One benchmarked stream: JPEG frames through every stage of the node, timed per stage.
+
+The stages are the Predictor's own building blocks (``frame_to_tensor``,
+``preprocess_frame``, the model step, ``postprocess_batch``, ``colorize``), cut finer than
+``Predictor.step`` so that uploads and downloads show separately. Device stages are timed
+by :class:`~surg_perception.processing.timing.StageClock` (CUDA events, one sync per frame);
+host stages (decode, messages) by ``perf_counter``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from surg_perception.bench.backends import Step, autocast
+from surg_perception.config import ModelSpec
+from surg_perception.predictor import FrameResult
+from surg_perception.processing.colors import colorize, palette_for
+from surg_perception.processing.postprocess import postprocess_batch
+from surg_perception.processing.preprocess import frame_to_tensor, preprocess_frame
+from surg_perception.processing.timing import StageClock
+
+DEVICE_STAGES = ("host_to_device", "preprocess", "network", "postprocess", "device_to_host")
+HOST_STAGES = ("decode", "message_build", "serialize")
+
+
+def make_jpeg_frames(height: int, width: int, count: int, seed: int = 0) -> list[bytes]:
+    """``count`` JPEG-encoded BGR frames of a smooth random scene drifting sideways.
+
+    Smooth content keeps JPEG sizes and decode times close to a real endoscope's.
+    """
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (max(2, height // 32), max(2, width // 32) * 2, 3), np.uint8)
+    scene = cv2.resize(coarse, (width * 2, height), interpolation=cv2.INTER_CUBIC)
+    frames = []
+    for index in range(count):
+        shift = (index * 7) % width
+        view = np.ascontiguousarray(scene[:, shift:shift + width])
+        ok, encoded = cv2.imencode(".jpg", view, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        frames.append(encoded.tobytes())
+    return frames
+
+
+@dataclasses.dataclass
+class StreamTimes:
+    """Per-frame samples (ms) of one measured stream."""
+
+    stages: dict[str, list[float]]
+    step_ms: list[float] = dataclasses.field(default_factory=list)  # upload .. download
+    total_ms: list[float] = dataclasses.field(default_factory=list)  # decode .. serialised
+    serialized_bytes: int = 0
+
+    def add(self, spans: dict[str, float], size: int) -> None:
+        for name, values in self.stages.items():
+            values.append(spans[name])
+        self.step_ms.append(sum(spans[s] for s in DEVICE_STAGES))
+        self.total_ms.append(spans["total"])
+        self.serialized_bytes = size
+
+
+class StagedStream:
+    """Runs frames through decode -> ... -> serialise with one model step and memory state."""
+
+    def __init__(self, step: Step, model: torch.nn.Module, spec: ModelSpec,
+                 device: torch.device, dtype: torch.dtype, messages: Any = None) -> None:
+        self.step, self.model, self.spec = step, model, spec
+        self.device, self.dtype, self.messages = device, dtype, messages
+        self.palette = torch.from_numpy(palette_for(spec.model.seg_classes)).to(device)
+        self.state = None
+
+    def warm(self, frames: list[bytes], count: int) -> None:
+        """Process ``count`` frames unrecorded, then start a fresh stream (as after a reset)."""
+        with torch.inference_mode():
+            for index in range(count):
+                self.process(frames[index % len(frames)], index)
+        self.state = None
+
+    def new_times(self) -> StreamTimes:
+        host = HOST_STAGES if self.messages else HOST_STAGES[:1]
+        names = (*host, *DEVICE_STAGES)
+        return StreamTimes({name: [] for name in names})
+
+    def process(self, jpeg: bytes, index: int) -> tuple[dict[str, float], int]:
+        """One JPEG frame through every stage: ``({stage: ms, "total": ms}, bytes sent)``."""
+        start = time.perf_counter()
+        pixels = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        decoded = time.perf_counter()
+        clock = StageClock(self.device)
+        image = frame_to_tensor(pixels, self.device)
+        clock.mark("host_to_device")
+        images, geometry = preprocess_frame(image, self.spec.preprocess, "bgr", self.device)
+        clock.mark("preprocess")
+        with autocast(self.device, self.dtype):
+            output, self.state = self.step(images, self.state)
+        clock.mark("network")
+        priors = self.model.priors(*images.shape[-2:]) if output.det_logits is not None else None
+        (pred,) = postprocess_batch(output, priors, [geometry], self.spec.model,
+                                    self.spec.postprocess)
+        color = colorize(pred.mask, self.palette)
+        clock.mark("postprocess")
+        result = _download(pred, color, self.state)
+        clock.mark("device_to_host")
+        spans = clock.finish()
+        spans["decode"] = (decoded - start) * 1e3
+        size = 0
+        if self.messages:
+            built_at = time.perf_counter()
+            messages = self.messages.build(result, index, spans["total"])
+            serial_at = time.perf_counter()
+            size = self.messages.serialize(messages)
+            spans["message_build"] = (serial_at - built_at) * 1e3
+            spans["serialize"] = (time.perf_counter() - serial_at) * 1e3
+        spans["total"] = (time.perf_counter() - start) * 1e3
+        return spans, size
+
+
+def run_interleaved(streams: list[StagedStream], frames: list[bytes]) -> list[StreamTimes]:
+    """Every frame through every stream in turn, so a noisy machine slows all alike.
+
+    Runs compared by ratios then see the same background load (a shared CI host can be
+    several times oversubscribed); each stream keeps its own memory state.
+    """
+    times = [stream.new_times() for stream in streams]
+    with torch.inference_mode():
+        for index, jpeg in enumerate(frames):
+            for stream, record in zip(streams, times):
+                record.add(*stream.process(jpeg, index))
+    return times
+
+
+def _download(pred: Any, color: torch.Tensor, state: Any) -> FrameResult:
+    """The frame's predictions as host arrays (uint8 masks and small tensors only)."""
+    activity = None if pred.activity_probs is None else pred.activity_probs.cpu().numpy()
+    memory = {"local_size": 0, "global_size": 0, "reset": False}
+    if state is not None:  # as Predictor.memory_info: the sizes are read on the host
+        memory.update({name: int(values[0]) for name, values in state.info().items()})
+    return FrameResult(
+        mask=pred.mask.cpu().numpy(), color_mask=color.cpu().numpy(),
+        boxes=pred.boxes.float().cpu().numpy(), scores=pred.scores.float().cpu().numpy(),
+        labels=pred.labels.long().cpu().numpy(), activity_probs=activity,
+        timings_ms={}, memory=memory,
+    )
