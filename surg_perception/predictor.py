@@ -27,6 +27,7 @@ from surg_perception.processing.postprocess import (
 )
 from surg_perception.processing.preprocess import preprocess_frame
 from surg_perception.processing.timing import StageClock
+from surg_perception.processing.transfer import PinnedStaging
 
 _DTYPES = {
     "fp32": torch.float32,
@@ -109,6 +110,7 @@ class Predictor:
         self._state = None
         self._frame_size: tuple[int, int] | None = None
         self._fresh = True
+        self._staging = PinnedStaging() if self.device.type == "cuda" else None
 
     @classmethod
     def from_checkpoint(
@@ -163,7 +165,7 @@ class Predictor:
         clock = StageClock(self.device)
         with torch.inference_mode():
             images, geometry = preprocess_frame(
-                frame, self.spec.preprocess, color_order, self.device
+                frame, self.spec.preprocess, color_order, self.device, self._staging
             )
             if geometry.image_size != self._frame_size:
                 # A new frame size means a new camera/stream: old memories do not apply.

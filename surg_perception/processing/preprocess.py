@@ -18,6 +18,7 @@ from torch import Tensor
 
 from surg_perception.config import PreprocessConfig
 from surg_perception.errors import ConfigError, ImageFormatError
+from surg_perception.processing.transfer import PinnedStaging
 
 COLOR_ORDERS = ("rgb", "bgr")
 
@@ -70,8 +71,14 @@ def check_color_order(color_order: str) -> None:
         )
 
 
-def frame_to_tensor(frame: np.ndarray | Tensor, device: torch.device | str = "cpu") -> Tensor:
+def frame_to_tensor(
+    frame: np.ndarray | Tensor,
+    device: torch.device | str = "cpu",
+    staging: PinnedStaging | None = None,
+) -> Tensor:
     """Check a camera frame and upload it once: ``[H, W, 3]`` uint8 -> tensor on ``device``.
+
+    ``staging``: a pinned host buffer that makes the upload to a CUDA device asynchronous.
 
     Raises:
         ImageFormatError: not an array/tensor, not uint8, not ``[H, W, 3]`` or empty.
@@ -92,6 +99,8 @@ def frame_to_tensor(frame: np.ndarray | Tensor, device: torch.device | str = "cp
             "alpha images to 3 channels first"
         )
     if isinstance(frame, np.ndarray):
+        if staging is not None and torch.device(device).type == "cuda":
+            return staging.upload(frame, torch.device(device))
         # torch.from_numpy refuses negative strides (e.g. frame[..., ::-1]).
         frame = torch.from_numpy(np.ascontiguousarray(frame))
     return frame.to(device, non_blocking=True)
@@ -159,6 +168,7 @@ def preprocess_frame(
     cfg: PreprocessConfig,
     color_order: str = "rgb",
     device: torch.device | str = "cpu",
+    staging: PinnedStaging | None = None,
 ) -> tuple[Tensor, FrameGeometry]:
     """One camera frame -> network input ``[1, 3, H', W']`` float32 on ``device`` + geometry.
 
@@ -167,7 +177,7 @@ def preprocess_frame(
         cfg: the model spec's preprocessing (input size, mean/std, colour order, border crop).
     """
     check_color_order(color_order)
-    image = frame_to_tensor(frame, device)
+    image = frame_to_tensor(frame, device, staging)
     height, width = image.shape[:2]
     if cfg.crop_black_border:
         crop = find_crop_box(image, cfg.border_threshold)
