@@ -51,6 +51,7 @@ def _dataset(args: argparse.Namespace, spec):
 
 
 def run(args: argparse.Namespace) -> int:
+    from surg_perception.evaluation.report import fmt
     from surg_perception.evaluation.suite import run_evaluation
     from surg_perception.predictor import Predictor
 
@@ -65,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
                             meta={"checkpoint": str(args.checkpoint), "data": str(args.data),
                                   "split": split, "device": args.device})
     on = report["overall"]["box_fill_on"]
-    print(f"binary Dice {on['binary_dice']:.3f}, type Dice {on['type_dice']:.3f}, "
-          f"mAP@0.5 {report['overall']['map50']:.3f}, {report['timing']['fps']:.1f} FPS; "
+    print(f"binary Dice {fmt(on['binary_dice'])}, type Dice {fmt(on['type_dice'])}, "
+          f"mAP@0.5 {fmt(report['overall']['map50'])}, {report['timing']['fps']:.1f} FPS; "
           f"report: {args.out / 'report.md'}")
     return 0
 

@@ -27,12 +27,16 @@ Transform = Callable[[np.ndarray, int], np.ndarray]  # (image, frame index) -> i
 
 
 class _Scores:
-    """Per-frame scores of a group of frames (a sequence, or all of them)."""
+    """Per-frame scores of a group of frames (a sequence, or all of them).
 
-    def __init__(self) -> None:
+    ``detection=False`` (a family without a detection head): mAP is NaN (null in JSON,
+    "n/a" in Markdown), not the 0.0 that empty predictions against real boxes would score.
+    """
+
+    def __init__(self, detection: bool = True) -> None:
         self.seg = {row: {k: [] for k in SEG_KEYS} for row in FILL_ROWS}
         self.hausdorff: list[float] = []
-        self.det = DetectionMAP()
+        self.det = DetectionMAP() if detection else None
         self.activity_pred: list[int] = []
         self.activity_true: list[int] = []
         self.frames = 0
@@ -41,7 +45,8 @@ class _Scores:
         rows = {row: {k: nanmean(v) for k, v in values.items()} for row, values in self.seg.items()}
         for row in rows.values():
             row["hausdorff"] = nanmean(self.hausdorff)
-        out = {"frames": self.frames, **rows, "map50": self.det.compute()}
+        map50 = math.nan if self.det is None else self.det.compute()
+        out = {"frames": self.frames, **rows, "map50": map50}
         if self.activity_pred:
             out.update(activity_scores(self.activity_pred, self.activity_true, num_activities))
         return out
@@ -70,7 +75,9 @@ def _score_frame(groups: list[_Scores], sample, result, filled: np.ndarray,
             for key in SEG_KEYS:
                 group.seg[row][key].append(scores[row][key])
         group.hausdorff.append(distance)
-        group.det.update(result.boxes, result.scores, result.labels, sample.boxes, sample.labels)
+        if group.det is not None:
+            group.det.update(result.boxes, result.scores, result.labels, sample.boxes,
+                             sample.labels)
         if result.activity_probs is not None:
             group.activity_pred.append(int(np.argmax(result.activity_probs)))
             group.activity_true.append(int(sample.activity))
@@ -90,20 +97,22 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
     Returns:
         ``{"overall": {...}, "sequences": {name: {...}}, "timing": {...}}`` where each
         score dict has ``frames``, ``box_fill_off``/``box_fill_on`` rows (Dice, IoU,
-        Hausdorff), ``map50`` and, with an activity head, ``activity_accuracy``/``_f1``.
+        Hausdorff), ``map50`` (NaN without a detection head) and, with an activity head,
+        ``activity_accuracy``/``_f1``.
     """
     from tqdm import tqdm
 
     predictor.postprocess = dataclasses.replace(predictor.postprocess, box_fill=False)
     num_classes = len(predictor.spec.model.seg_classes)
     num_activities = max(1, len(predictor.spec.model.activity_classes))
-    overall, sequences, timings = _Scores(), {}, []
+    detection = bool(getattr(predictor.model, "has_detection", True))
+    overall, sequences, timings = _Scores(detection), {}, []
     groups = dataset.sequence_indices()
     total = sum(len(v[:max_frames]) for v in groups.values())
     with tqdm(total=total, disable=not progress, desc="evaluate") as bar:
         for name, indices in groups.items():
             predictor.reset()
-            sequences[name] = _Scores()
+            sequences[name] = _Scores(detection)
             for index in indices[:max_frames]:
                 sample = dataset[index]
                 image = sample.image if transform is None else transform(sample.image, index)

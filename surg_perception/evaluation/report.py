@@ -32,7 +32,8 @@ def write_json(path: Path, report: dict) -> None:
     path.write_text(json.dumps(_clean(report), indent=2) + "\n")
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
+    """A metric for a table: 3 decimals, or "n/a" for a missing or non-finite value."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
@@ -54,24 +55,24 @@ def markdown(report: dict) -> str:
              f"Data: `{report['data']}` ({report['overall']['frames']} frames, split "
              f"{report['split']}).", "", "## Overall", ""]
     header = ["", *(title for _, title in COLUMNS)]
-    rows = [[row.replace("_", " "), *(_fmt(row_values(report["overall"], row).get(k))
+    rows = [[row.replace("_", " "), *(fmt(row_values(report["overall"], row).get(k))
                                       for k, _ in COLUMNS)]
             for row in ("box_fill_off", "box_fill_on")]
     lines += _table(header, rows)
     lines += ["", "## Per sequence (box-fill on)", ""]
-    rows = [[name, *(_fmt(row_values(s, "box_fill_on").get(k)) for k, _ in COLUMNS)]
+    rows = [[name, *(fmt(row_values(s, "box_fill_on").get(k)) for k, _ in COLUMNS)]
             for name, s in report["sequences"].items()]
     lines += _table(["sequence", *header[1:]], rows)
     timing = report["timing"]
-    lines += ["", "## Speed", "", f"{_fmt(timing.get('fps'))} frames/s on {report['device']} "
+    lines += ["", "## Speed", "", f"{fmt(timing.get('fps'))} frames/s on {report['device']} "
               "(batch 1, predictor step incl. pre/post-processing); mean ms per stage: "
-              + ", ".join(f"{k[:-3]} {_fmt(v)}" for k, v in timing.items() if k.endswith("_ms"))]
+              + ", ".join(f"{k[:-3]} {fmt(v)}" for k, v in timing.items() if k.endswith("_ms"))]
     if "robustness" in report:
         lines += ["", "## Robustness (box-fill on)", "", f"Severity 0 = clean. Plot: "
                   f"`{report['robustness']['plot']}`."]
         for key, title in ROBUSTNESS:
             lines += ["", f"### {title}", ""]
-            rows = [[name, *(_fmt(v.get(key)) for v in by_severity)]
+            rows = [[name, *(fmt(v.get(key)) for v in by_severity)]
                     for name, by_severity in report["robustness"]["curves"].items()]
             lines += _table(["corruption", *map(str, range(6))], rows)
     return "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ from std_msgs.msg import Header
 from vision_msgs.msg import Classification, Detection2DArray, LabelInfo
 
 from surg_perception.errors import ConfigError, ImageFormatError, SurgPerceptionError
+from surg_perception.malloc_tuning import set_malloc_tuning
 from surg_perception.msg import SurgicalScene
 from surg_perception.ros import messages
 from surg_perception.ros.conversions import check_compressed, check_image, rejection_reason
@@ -280,6 +281,8 @@ class ApmtlNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> int:
     """Spin the node on a multi-threaded executor until SIGINT/SIGTERM."""
+    # Keep camera-sized message buffers in the heap between frames (see malloc_tuning).
+    set_malloc_tuning(True)
     rclpy.init(args=args)
     node = ApmtlNode()
     executor = MultiThreadedExecutor(num_threads=4)

@@ -146,6 +146,9 @@ class FrameProcessor:
                                    result.labels, model_cfg.det_classes, result.activity_probs,
                                    model_cfg.activity_classes, fps, options)
             out["overlay"] = numpy_to_image(image, "bgr8", header)
+        # Without a detection head (EndoARSS) nothing is published on ~/detections (the
+        # scene carries an empty array); the detection LabelInfo's empty class_map and the
+        # diagnostics' has_detection=False say why.
         if settings.publish_detections and self._has("has_detection"):
             out["detections"] = messages.detections_msg(header, result.boxes, result.scores,
                                                         result.labels)
@@ -173,10 +176,17 @@ class FrameProcessor:
         return bool(getattr(self.predictor.model, head, True))
 
     def label_infos(self, header: Any, settings: NodeSettings) -> dict[str, Any]:
-        """LabelInfo per head of the loaded model: segmentation, detection, activity."""
+        """LabelInfo of every head: segmentation, detection, activity.
+
+        A head the loaded model lacks (EndoARSS: detection) gets a LabelInfo with an empty
+        ``class_map``, which tells subscribers the head is absent rather than late.
+        """
         cfg = self.predictor.spec.model
+        threshold = settings.detection_score_threshold
         det = cfg.det_classes if self._has("has_detection") else ()
         act = cfg.activity_classes if self._has("has_activity") else ()
-        return messages.label_infos(header, cfg.seg_classes, det, act,
-                                    settings.detection_score_threshold)
+        infos = messages.label_infos(header, cfg.seg_classes, det, act, threshold)
+        infos.setdefault("detection", messages.label_info_msg(header, (), 1, threshold))
+        infos.setdefault("activity", messages.label_info_msg(header, ()))
+        return infos
 
