@@ -1,12 +1,15 @@
 """Scores of a processed bag against the ground truth recorded in the input bag.
 
 ``endovis2bag`` writes ground truth with the frame's header; ``process-bag`` writes outputs
-with the same header. Both sides are paired by (camera, header stamp) as they stream past,
-so nothing but a running confusion matrix and counters is kept in memory.
+with the same header. Both sides are paired by (camera, header stamp) as they stream past;
+what is kept is a running confusion matrix, the activity ids and torchmetrics' detection
+state. The scores themselves come from :mod:`surg_perception.evaluation.metrics`, the same
+code as ``surg-perception evaluate``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,10 +17,14 @@ import numpy as np
 
 from surg_perception.bags import typestore as ts
 from surg_perception.bags.storage import BagMessage, BagReader
+from surg_perception.evaluation.metrics import (DetectionMAP, activity_scores, class_scores,
+                                                confusion, pixel_accuracy)
+
+KINDS = ("mask", "detections", "activity")  # ground-truth topic kinds that are scored
 
 
 class BagMetrics:
-    """Segmentation confusion matrix and activity accuracy, accumulated frame by frame.
+    """Segmentation confusion, detections (mAP@0.5) and activity, accumulated frame by frame.
 
     Args:
         reader: the input bag (to know which ground-truth topics exist).
@@ -30,15 +37,18 @@ class BagMetrics:
     def __init__(self, reader: BagReader, cameras: Sequence[str],
                  truth_topics: Mapping[str, Mapping[str, str]], num_classes: int) -> None:
         self._camera_of: dict[str, tuple[str, str]] = {}
+        self._kinds: dict[str, set[str]] = {camera: set() for camera in cameras}
         for camera in cameras:
             for kind, topic in truth_topics[camera].items():
-                if topic in reader.topics and kind in ("mask", "activity"):
+                if topic in reader.topics and kind in KINDS:
                     self._camera_of[topic] = (camera, kind)
+                    self._kinds[camera].add(kind)
         self.truth_topics = set(self._camera_of)
         self._pending: dict[tuple[str, str, int, str], Any] = {}
         self._confusion = np.zeros((num_classes, num_classes), np.int64)
         self._frames = 0
-        self._activity = [0, 0]  # correct, total
+        self._detection = DetectionMAP()
+        self._activity: tuple[list[int], list[int]] = ([], [])  # predicted, true class ids
 
     def add_truth(self, message: BagMessage) -> None:
         """A ground-truth message of the input bag."""
@@ -50,10 +60,8 @@ class BagMetrics:
 
     def add_output(self, camera: str, topic: str, msgtype: str, raw: bytes) -> None:
         """An output message written for ``camera``'s frame."""
-        if not self.truth_topics:
-            return
         kind = topic.rsplit("/", 1)[-1]
-        if kind in ("mask", "activity"):
+        if kind in self._kinds.get(camera, ()):  # outputs without ground truth are not kept
             msg = ts.deserialize(raw, msgtype)
             self._pair(camera, kind, ts.stamp_ns(msg.header), "output", msg)
 
@@ -66,6 +74,10 @@ class BagMetrics:
         truth, output = (msg, match) if side == "truth" else (match, msg)
         if kind == "mask":
             self._add_masks(_mask(truth), _mask(output))
+        elif kind == "detections":
+            boxes, scores, labels = _detections(output)
+            gt_boxes, _, gt_labels = _detections(truth)
+            self._detection.update(boxes, scores, labels, gt_boxes, gt_labels)
         else:
             self._add_activity(truth, output)
 
@@ -75,40 +87,54 @@ class BagMetrics:
             grown = np.zeros((size, size), np.int64)
             grown[: self._confusion.shape[0], : self._confusion.shape[1]] = self._confusion
             self._confusion = grown
-        pairs = truth.astype(np.int64).ravel() * size + pred.astype(np.int64).ravel()
-        self._confusion += np.bincount(pairs, minlength=size * size).reshape(size, size)
+        self._confusion += confusion(pred, truth, size)
         self._frames += 1
 
     def _add_activity(self, truth: Any, output: Any) -> None:
         if not truth.results or not output.results:
             return
         best = max(output.results, key=lambda r: r.score)
-        self._activity[0] += int(best.class_id == truth.results[0].class_id)
-        self._activity[1] += 1
+        self._activity[0].append(int(best.class_id))
+        self._activity[1].append(int(truth.results[0].class_id))
 
     def report(self) -> dict[str, Any]:
         """``{}`` without ground truth; else frame counts, pixel accuracy, per-class and mean IoU
-        (classes absent from both truth and prediction are left out) and activity accuracy."""
-        if not self._frames and not self._activity[1]:
-            return {}
-        report: dict[str, Any] = {"segmentation_frames": self._frames}
+        (classes absent from both truth and prediction are left out), mAP@0.5 (when the
+        ground truth has boxes) and activity accuracy / macro F1."""
+        report: dict[str, Any] = {}
         if self._frames:
-            confusion = self._confusion
-            inter = np.diag(confusion)
-            union = confusion.sum(0) + confusion.sum(1) - inter
-            seen = union > 0
-            iou = inter[seen] / union[seen]
-            report["pixel_accuracy"] = round(float(inter.sum() / confusion.sum()), 6)
-            report["iou_per_class"] = {int(c): round(float(v), 6)
-                                       for c, v in zip(np.flatnonzero(seen), iou)}
-            report["mean_iou"] = round(float(iou.mean()), 6)
-        if self._activity[1]:
-            report["activity_frames"] = self._activity[1]
-            report["activity_accuracy"] = round(self._activity[0] / self._activity[1], 6)
-        return report
+            _, iou, present = class_scores(self._confusion)
+            report["pixel_accuracy"] = round(pixel_accuracy(self._confusion), 6)
+            report["iou_per_class"] = {int(c): round(float(iou[c]), 6)
+                                       for c in np.flatnonzero(present)}
+            report["mean_iou"] = round(float(iou[present].mean()), 6)
+        map50 = self._detection.compute()
+        if not math.isnan(map50):  # NaN: no ground-truth box in the bag
+            report["detection_frames"] = self._detection.frames
+            report["map50"] = round(map50, 6)
+        pred, true = self._activity
+        if true:
+            scores = activity_scores(pred, true, max(pred + true) + 1)
+            report["activity_frames"] = len(true)
+            report.update({k: round(v, 6) for k, v in scores.items()})
+        return {"segmentation_frames": self._frames, **report} if report else {}
 
 
 def _mask(msg: Any) -> np.ndarray:
     """mono8 Image (rosbags) -> [H, W] uint8, honouring row padding."""
     rows = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.step)
     return rows[:, : msg.width]
+
+
+def _detections(msg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detection2DArray (rosbags) -> xyxy pixel boxes ``[N, 4]``, scores ``[N]``, ids ``[N]``."""
+    boxes, scores, labels = [], [], []
+    for det in msg.detections:
+        x, y = det.bbox.center.position.x, det.bbox.center.position.y
+        w, h = det.bbox.size_x, det.bbox.size_y
+        best = max(det.results, key=lambda r: r.hypothesis.score).hypothesis
+        boxes.append((x - w / 2, y - h / 2, x + w / 2, y + h / 2))
+        scores.append(best.score)
+        labels.append(int(best.class_id))
+    return (np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32),
+            np.asarray(labels, np.int64))

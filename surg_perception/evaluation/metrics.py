@@ -35,20 +35,35 @@ def confusion(pred: np.ndarray, target: np.ndarray, num_classes: int) -> np.ndar
     return np.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, -1)
 
 
+def class_scores(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class Dice ``[C]``, IoU ``[C]`` and presence ``[C]`` (bool) of a confusion matrix.
+
+    A class is present when it occurs in the prediction or the target; absent classes get
+    Dice and IoU 0 and must be left out of any average (``present`` says which).
+    """
+    tp = np.diag(matrix).astype(np.float64)
+    fp = matrix.sum(0) - tp
+    fn = matrix.sum(1) - tp
+    union = tp + fp + fn
+    present = union > 0
+    iou = np.divide(tp, union, out=np.zeros_like(tp), where=present)
+    dice = np.divide(2 * tp, tp + union, out=np.zeros_like(tp), where=present)
+    return dice, iou, present
+
+
 def dice_iou_from_confusion(matrix: np.ndarray, classes: Sequence[int]) -> tuple[float, float]:
     """Mean Dice and IoU over ``classes`` that occur in prediction or target (else NaN)."""
-    dices, ious = [], []
-    for c in classes:
-        tp = matrix[c, c]
-        fp = matrix[:, c].sum() - tp
-        fn = matrix[c, :].sum() - tp
-        if tp + fp + fn == 0:
-            continue
-        dices.append(2 * tp / (2 * tp + fp + fn))
-        ious.append(tp / (tp + fp + fn))
-    if not dices:
+    dice, iou, present = class_scores(matrix)
+    chosen = [c for c in classes if present[c]]
+    if not chosen:
         return math.nan, math.nan
-    return float(np.mean(dices)), float(np.mean(ious))
+    return float(dice[chosen].mean()), float(iou[chosen].mean())
+
+
+def pixel_accuracy(matrix: np.ndarray) -> float:
+    """Fraction of pixels whose predicted class is the target class (NaN without pixels)."""
+    total = matrix.sum()
+    return float(np.trace(matrix) / total) if total else math.nan
 
 
 def segmentation_scores(pred: np.ndarray, target: np.ndarray, num_classes: int) -> dict[str, float]:

@@ -1,7 +1,9 @@
 """Clips, losses and metrics for GADP, from the training and data packages.
 
 The loss is the trainer's (``task_losses`` + ``weighted_total`` over every task). The metrics
-are computed per frame from the segmentation argmax and the activity logits.
+are ``surg-perception evaluate``'s (:mod:`surg_perception.evaluation.metrics`): Dice per frame
+on the segmentation argmax at the network input size, averaged over the frames that have a
+score, and activity accuracy / macro F1 over the frames with a known label.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from surg_perception.config import ModelSpec
 from surg_perception.data import collate_clips
 from surg_perception.data.clips import ClipBatch
 from surg_perception.errors import DatasetError
+from surg_perception.evaluation.metrics import activity_scores, nanmean, segmentation_scores
 from surg_perception.pruning.config import PruneConfig
 from surg_perception.training.batch import frame_inputs
 from surg_perception.training.config import LossWeights, TrainConfig
@@ -62,44 +65,51 @@ def clip_loss(model: nn.Module, batch: ClipBatch, spec: ModelSpec, device: torch
     return torch.stack(total).mean()
 
 
-def _dice(pred: Tensor, target: Tensor) -> Tensor:
-    """Per-frame Dice of boolean ``[B, H, W]`` maps; 1 where both are empty."""
-    inter = (pred & target).flatten(1).sum(1).float()
-    size = pred.flatten(1).sum(1).float() + target.flatten(1).sum(1).float()
-    return torch.where(size > 0, 2 * inter / size.clamp_min(1), torch.ones_like(size))
+class FrameScores:
+    """Per-frame Dice and the activity ids of the frames seen so far."""
 
+    def __init__(self) -> None:
+        self.dice: dict[str, list[float]] = {"binary_dice": [], "type_dice": []}
+        self.activity: tuple[list[int], list[int]] = ([], [])  # predicted, true
 
-def frame_scores(seg_logits: Tensor, masks: Tensor, activity_logits: Tensor | None,
-                 activity: Tensor) -> dict[str, list[float]]:
-    """Per-frame binary Dice, type Dice (mean over classes present) and activity hits."""
-    pred = seg_logits.argmax(dim=1)
-    scores = {"binary_dice": _dice(pred > 0, masks > 0).tolist(), "type_dice": []}
-    for b in range(pred.shape[0]):
-        classes = [c for c in range(1, seg_logits.shape[1]) if bool((masks[b] == c).any())]
-        dices = [_dice(pred[b:b + 1] == c, masks[b:b + 1] == c) for c in classes]
-        scores["type_dice"].append(float(torch.cat(dices).mean()) if dices else 1.0)
-    known = activity != IGNORE_ACTIVITY
-    if activity_logits is not None and bool(known.any()):
-        hits = activity_logits.argmax(dim=1)[known] == activity[known]
-        scores["activity_accuracy"] = hits.float().tolist()
-    return scores
+    def add(self, seg_logits: Tensor, masks: Tensor, activity_logits: Tensor | None,
+            activity: Tensor) -> None:
+        """One frame of a batch: logits ``[B, S, H, W]``, masks ``[B, H, W]``, activity
+        logits ``[B, A]`` (or None) and labels ``[B]`` (``IGNORE_ACTIVITY`` = unknown)."""
+        pred = seg_logits.argmax(dim=1).cpu().numpy()
+        for p, m in zip(pred, masks.cpu().numpy()):
+            scores = segmentation_scores(p, m, seg_logits.shape[1])
+            for key, values in self.dice.items():
+                values.append(scores[key])
+        if activity_logits is not None:
+            known = activity != IGNORE_ACTIVITY
+            self.activity[0].extend(activity_logits.argmax(dim=1)[known].tolist())
+            self.activity[1].extend(activity[known].tolist())
+
+    def summary(self, num_activities: int) -> dict[str, float]:
+        out = {key: nanmean(values) for key, values in self.dice.items()}
+        if self.activity[1]:
+            out.update(activity_scores(*self.activity, num_activities))
+        return out
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, spec: ModelSpec, device: torch.device,
              max_batches: int = 0) -> dict[str, float]:
-    """Mean per-frame metrics and loss over ``loader`` (eval mode, memory carried per clip)."""
+    """Mean loss and metrics over ``loader`` (eval mode, memory carried per clip):
+    ``loss``, ``binary_dice``, ``type_dice`` and, with activity labels, ``activity_accuracy``
+    and ``activity_f1``."""
     was_training = model.training
     model.eval()
-    totals: dict[str, list[float]] = {"loss": []}
+    losses, scores = [], FrameScores()
     for index, batch in enumerate(loader):
         if max_batches and index >= max_batches:
             break
         frames: list = []
-        totals["loss"].append(float(clip_loss(model, batch, spec, device, frames)))
+        losses.append(float(clip_loss(model, batch, spec, device, frames)))
         for output, targets in frames:
-            for key, values in frame_scores(output.seg_logits, targets.masks,
-                                            output.activity_logits, targets.activity).items():
-                totals.setdefault(key, []).extend(values)
+            scores.add(output.seg_logits, targets.masks, output.activity_logits,
+                       targets.activity)
     model.train(was_training)
-    return {key: sum(v) / len(v) for key, v in totals.items() if v}
+    num_activities = max(1, len(spec.model.activity_classes))
+    return {"loss": sum(losses) / max(1, len(losses)), **scores.summary(num_activities)}

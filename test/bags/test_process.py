@@ -52,6 +52,7 @@ def test_metrics_report_against_ground_truth(processed):
     metrics = result["metrics"]
     assert metrics["segmentation_frames"] == 4 and metrics["activity_frames"] == 4
     assert 0.0 <= metrics["mean_iou"] <= 1.0 and 0.0 <= metrics["pixel_accuracy"] <= 1.0
+    assert metrics["detection_frames"] == 4 and 0.0 <= metrics["map50"] <= 1.0
     assert out.with_name("out.metrics.json").is_file()
 
 

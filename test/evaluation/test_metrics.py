@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from surg_perception.evaluation.metrics import (DetectionMAP, activity_scores, hausdorff_distance,
+from surg_perception.evaluation.metrics import (DetectionMAP, activity_scores, class_scores,
+                                                hausdorff_distance, pixel_accuracy,
                                                 segmentation_scores)
 
 
@@ -67,3 +68,13 @@ def test_activity_accuracy_and_macro_f1_ignore_unknown_labels():
     # per class F1: 0 -> 1, 1 -> 2/3, 2 -> 2/3 (classes absent from both are ignored)
     assert scores["activity_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
     assert math.isnan(activity_scores([1], [-1], 13)["activity_accuracy"])
+
+
+def test_class_scores_and_pixel_accuracy_of_a_confusion_matrix():
+    matrix = np.array([[5, 1, 0], [2, 2, 0], [0, 0, 0]])  # rows = target, columns = prediction
+    dice, iou, present = class_scores(matrix)
+    assert present.tolist() == [True, True, False]
+    assert dice[:2] == pytest.approx([10 / 13, 4 / 7]) and iou[:2] == pytest.approx([5 / 8, 2 / 5])
+    assert dice[2] == 0.0 and iou[2] == 0.0
+    assert pixel_accuracy(matrix) == pytest.approx(0.7)
+    assert math.isnan(pixel_accuracy(np.zeros((2, 2), np.int64)))
