@@ -42,7 +42,8 @@ class _Scores:
         self.frames = 0
 
     def summary(self, num_activities: int) -> dict:
-        rows = {row: {k: nanmean(v) for k, v in values.items()} for row, values in self.seg.items()}
+        rows = {row: {k: nanmean(v) for k, v in values.items()}
+                for row, values in self.seg.items()}
         for row in rows.values():
             row["hausdorff"] = nanmean(self.hausdorff)
         map50 = math.nan if self.det is None else self.det.compute()

@@ -66,7 +66,8 @@ def pixel_accuracy(matrix: np.ndarray) -> float:
     return float(np.trace(matrix) / total) if total else math.nan
 
 
-def segmentation_scores(pred: np.ndarray, target: np.ndarray, num_classes: int) -> dict[str, float]:
+def segmentation_scores(pred: np.ndarray, target: np.ndarray, num_classes: int
+                        ) -> dict[str, float]:
     """Binary and type Dice/IoU of one frame (``[H, W]`` class-id masks)."""
     matrix = confusion(pred, target, num_classes)
     binary = np.array([[matrix[0, 0], matrix[0, 1:].sum()],

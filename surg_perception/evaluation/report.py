@@ -44,7 +44,8 @@ def row_values(scores: dict, row: str) -> dict[str, Any]:
     return {**scores[row], **{k: v for k, v in scores.items() if not isinstance(v, dict)}}
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Lines of a Markdown table (cells already formatted)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
@@ -58,11 +59,11 @@ def markdown(report: dict) -> str:
     rows = [[row.replace("_", " "), *(fmt(row_values(report["overall"], row).get(k))
                                       for k, _ in COLUMNS)]
             for row in ("box_fill_off", "box_fill_on")]
-    lines += _table(header, rows)
+    lines += markdown_table(header, rows)
     lines += ["", "## Per sequence (box-fill on)", ""]
     rows = [[name, *(fmt(row_values(s, "box_fill_on").get(k)) for k, _ in COLUMNS)]
             for name, s in report["sequences"].items()]
-    lines += _table(["sequence", *header[1:]], rows)
+    lines += markdown_table(["sequence", *header[1:]], rows)
     timing = report["timing"]
     lines += ["", "## Speed", "", f"{fmt(timing.get('fps'))} frames/s on {report['device']} "
               "(batch 1, predictor step incl. pre/post-processing); mean ms per stage: "
@@ -74,7 +75,7 @@ def markdown(report: dict) -> str:
             lines += ["", f"### {title}", ""]
             rows = [[name, *(fmt(v.get(key)) for v in by_severity)]
                     for name, by_severity in report["robustness"]["curves"].items()]
-            lines += _table(["corruption", *map(str, range(6))], rows)
+            lines += markdown_table(["corruption", *map(str, range(6))], rows)
     return "\n".join(lines) + "\n"
 
 
