@@ -228,7 +228,8 @@ def summarise(live: dict, sent: int, out: Path) -> dict:
 def render(out: Path) -> None:
     from surg_perception.bags.render import rendered_frames, write_strip, write_video
 
-    pictures, fps = rendered_frames(out / "bag", CAMERA_TOPIC)
+    # the node's own overlay (mask, boxes, activity, fps): what RViz shows
+    pictures, fps = rendered_frames(out / "bag", f"{NODE}/overlay")
     write_video(pictures, out / "overlay.mp4", fps)
     write_strip(pictures, out / "overlay_strip.png")
 
