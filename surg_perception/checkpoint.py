@@ -62,6 +62,9 @@ def save_checkpoint(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    # A writer killed mid-save (SIGKILL skips the cleanup above) leaves its temp file behind.
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     return path
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from surg_perception.errors import SurgPerceptionError
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    # `kill` / systemd / docker stop send SIGTERM: unwind like Ctrl-C, so commands' finally
+    # blocks run (process-bag closes its output bag, training keeps its last checkpoint).
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except SurgPerceptionError as exc:
@@ -64,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"surg-perception {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ Every malformed input raises :class:`ImageFormatError` whose message names the p
 from __future__ import annotations
 
 import array
+import io
 from typing import Any
 
 import cv2
 import numpy as np
+import PIL.Image
 from sensor_msgs.msg import CompressedImage, Image
 
 from surg_perception.errors import ImageFormatError
@@ -119,6 +121,8 @@ def compressed_to_numpy(
         ImageFormatError: unknown format, empty or undecodable data, oversized image.
     """
     check_compressed(msg)
+    width, height = _compressed_size(msg)
+    _check_pixel_count(height, width, max_pixels)  # before decoding: no decompression bombs
     buffer = np.frombuffer(msg.data, dtype=np.uint8)
     try:
         pixels = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
@@ -132,6 +136,22 @@ def compressed_to_numpy(
         )
     _check_pixel_count(pixels.shape[0], pixels.shape[1], max_pixels)
     return pixels, "bgr"
+
+
+def _compressed_size(msg: CompressedImage) -> tuple[int, int]:
+    """(width, height) from the compressed header alone (Pillow parses it without decoding).
+
+    Why: a few kB of PNG can declare 8000x8000 pixels; decoding first would allocate
+    hundreds of MiB before the size limit could reject it.
+    """
+    try:
+        with PIL.Image.open(io.BytesIO(msg.data)) as probe:
+            return probe.size
+    except PIL.Image.DecompressionBombError as exc:
+        raise _error("oversized", f"compressed image declares too many pixels: {exc}") from exc
+    except (PIL.UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise _error("undecodable",
+                     f"compressed image ({msg.format!r}) has no readable header: {exc}") from exc
 
 
 def check_compressed(msg: CompressedImage) -> str:

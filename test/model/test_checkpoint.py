@@ -51,6 +51,16 @@ def test_save_is_atomic_and_round_trips_spec_and_extra(saved):
     assert not loaded.training
 
 
+def test_save_removes_temp_files_of_killed_writers(saved, tiny_no_memory):
+    path, model = saved
+    stale = path.parent / f".{path.name}.abc123.tmp"  # what a SIGKILL mid-save leaves
+    stale.write_bytes(b"partial")
+    other = path.parent / ".other.pt.abc123.tmp"  # another checkpoint's writer: untouched
+    other.write_bytes(b"partial")
+    save_checkpoint(path, model, tiny_no_memory)
+    assert not stale.exists() and other.exists()
+
+
 def test_missing_and_truncated(tmp_path, saved):
     with pytest.raises(CheckpointError, match="not found"):
         load_model(tmp_path / "nope.pt")

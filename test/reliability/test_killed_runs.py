@@ -166,8 +166,10 @@ def _read_all(path: Path) -> dict[str, int]:
     return found
 
 
-SCRIPT = ("import sys; from surg_perception.bags.process import process_bag; "
-          "process_bag(sys.argv[1], sys.argv[2], sys.argv[3], progress=True)")
+# The user's path: `surg-perception process-bag IN OUT --checkpoint CKPT` (the CLI turns
+# SIGTERM into the same unwinding as Ctrl-C).
+SCRIPT = ("import sys; from surg_perception.cli import main; "
+          "sys.exit(main(['process-bag', sys.argv[1], sys.argv[2], '--checkpoint', sys.argv[3]]))")
 SCENE = "/jhu_daVinci/left/apmtl_node/scene"
 
 
@@ -205,10 +207,6 @@ def test_process_bag_interrupted_leaves_a_readable_bag(long_bag, tiny_checkpoint
                        recovered.get(SCENE, 0)})
 
 
-@pytest.mark.xfail(strict=True, reason="process-bag does not handle SIGTERM (the default "
-                   "`kill`, systemd/docker stop): Python dies without closing the bag, so OUT "
-                   "is missing; reported to the lead (install a SIGTERM handler raising "
-                   "KeyboardInterrupt in the CLI)")
 def test_process_bag_terminated_leaves_a_readable_bag(long_bag, tiny_checkpoint, tmp_path,
                                                       repo_root):
     pytest.importorskip("rclpy", reason="process-bag builds the node's messages with rclpy")

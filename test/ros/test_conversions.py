@@ -186,3 +186,17 @@ def test_property_garbage_compressed_raise_only_image_format_error(fmt, data):
     except ImageFormatError:
         return
     assert pixels.ndim == 3 and pixels.shape[2] == 3
+
+
+def test_oversized_compressed_image_is_rejected_from_its_header(monkeypatch):
+    """A 8000x8000 PNG is ~70 kB; its size must be refused before anything is decoded."""
+    ok, png = cv2.imencode(".png", np.zeros((8000, 8000), dtype=np.uint8))
+    assert ok and len(png) < 1_000_000
+    decoded = []
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: decoded.append(args))
+    msg = CompressedImage(format="png", data=png.tobytes())
+    with pytest.raises(ImageFormatError) as info:
+        compressed_to_numpy(msg, max_pixels=4096 * 4096)
+    assert "8000" in str(info.value)
+    assert rejection_reason(info.value) == "oversized"
+    assert decoded == []
