@@ -7,6 +7,7 @@ Child processes started by tests inherit these variables.
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,3 +30,54 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def tiny_config_path() -> Path:
     return REPO_ROOT / "config" / "models" / "tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_config_path) -> Path:
+    """An untrained tiny model's checkpoint (seeded): enough for ROS and reliability tests."""
+    import torch
+
+    from surg_perception.checkpoint import save_checkpoint
+    from surg_perception.config import load_spec
+    from surg_perception.models.registry import build_model
+
+    torch.manual_seed(0)
+    spec = load_spec(tiny_config_path)
+    path = tmp_path_factory.mktemp("checkpoint") / "tiny.pt"
+    return save_checkpoint(path, build_model(spec.model).eval(), spec)
+
+
+@pytest.fixture(scope="session")
+def start_node(repo_root, tmp_path_factory):
+    """``start_node(name, params, entry=None, env=None) -> NodeProcess``; stopped at the end."""
+    from support.ros_process import NodeProcess
+
+    started: list[NodeProcess] = []
+
+    def start(name: str, params: dict[str, Any], entry: list[str] | None = None,
+              env: dict[str, str] | None = None) -> NodeProcess:
+        log = tmp_path_factory.mktemp("node") / f"{name}.log"
+        process = NodeProcess(repo_root, log, name, params, entry, env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def make_probe():
+    """``make_probe(name) -> Probe`` (a test-side rclpy node); closed at the end."""
+    from support.ros_process import Probe
+
+    probes: list[Probe] = []
+
+    def make(name: str) -> Probe:
+        probe = Probe(name)
+        probes.append(probe)
+        return probe
+
+    yield make
+    for probe in probes:
+        probe.close()

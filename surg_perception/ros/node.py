@@ -289,7 +289,7 @@ def spin(executor: MultiThreadedExecutor) -> None:
     """
     while rclpy.ok():
         try:
-            executor.spin_once(timeout_sec=0.5)
+            executor.spin()
         except InvalidHandle:
             continue
 

@@ -9,7 +9,6 @@ or not the run was interrupted and resumed in between (see ``data.ClipStream``).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from pathlib import Path
 
 import torch

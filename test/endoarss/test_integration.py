@@ -7,7 +7,6 @@ checkpoint every other test loads, exactly as a user switches family by checkpoi
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import signal
 from pathlib import Path
@@ -31,20 +30,6 @@ MODEL_YAML = REPO / "config" / "models" / "endoarss_tiny.yaml"
 TRAIN_YAML = REPO / "config" / "train" / "endoarss_tiny.yaml"
 WIDTH, HEIGHT = 128, 96
 START_TIMEOUT_S = 120.0  # bounds a wait, never asserts on speed
-
-
-def _load_ros_helpers():
-    """``test/ros/conftest.py`` as a module (pytest's importlib mode cannot import it)."""
-    spec = importlib.util.spec_from_file_location("ros_test_helpers",
-                                                  REPO / "test" / "ros" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_ros = _load_ros_helpers()
-start_node = _ros.start_node  # fixtures: node processes and probe nodes, stopped at the end
-make_probe = _ros.make_probe
 
 
 @pytest.fixture(scope="module")

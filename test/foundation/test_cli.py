@@ -1,6 +1,5 @@
 """The `surg-perception` command: every registered command parses its options."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path

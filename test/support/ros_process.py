@@ -1,9 +1,12 @@
-"""Fixtures of the ROS tests: a tiny untrained checkpoint, node processes and a probe node.
+"""A node under test in its own process, and a test-side probe node that talks to it.
 
-The node under test always runs in its own process (``python -m surg_perception.ros.node``
-from the source tree); the test talks to it over Fast DDS on localhost through a
-:class:`Probe`. Waits use deadlines, never timing assertions.
+Used by test/ros, test/reliability and test/endoarss. The node always runs as
+``python -m surg_perception.ros.node`` (or another entry) from the source tree; the test
+reaches it over Fast DDS on localhost. Waits use deadlines that bound them, never timing
+assertions (a loaded 2-core CI machine imports torch + rclpy in ~5-40 s).
 """
+
+from __future__ import annotations
 
 import os
 import signal
@@ -15,49 +18,39 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+START_TIMEOUT_S = 120.0
+WAIT_TIMEOUT_S = 60.0
+NODE_ENTRY = ["-m", "surg_perception.ros.node"]
 
 
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory, tiny_config_path) -> Path:
-    import torch
-
-    from surg_perception.checkpoint import save_checkpoint
-    from surg_perception.config import load_spec
-    from surg_perception.models.registry import build_model
-
-    torch.manual_seed(0)
-    spec = load_spec(tiny_config_path)
-    path = tmp_path_factory.mktemp("checkpoint") / "tiny.pt"
-    save_checkpoint(path, build_model(spec.model), spec)
-    return path
-
-
-# --------------------------------------------------------------------------- node processes
-# Generous deadlines (a loaded 2-core CI machine imports torch + rclpy in ~5-20 s); they
-# bound a wait, they never assert on speed.
-WAIT_TIMEOUT_S = 30.0
+def rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` in KiB (``VmRSS`` of /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 class NodeProcess:
-    """``python -m surg_perception.ros.node`` in its own process, output kept in a log file."""
+    """The node in its own process (``entry``: python arguments), output in a log file."""
 
-    def __init__(self, repo_root: Path, log_path: Path, name: str, params: dict[str, Any]):
-        args = [sys.executable, "-m", "surg_perception.ros.node", "--ros-args",
-                "-r", f"__node:={name}"]
+    def __init__(self, repo_root: Path, log_path: Path, name: str, params: dict[str, Any],
+                 entry: list[str] | None = None, env: dict[str, str] | None = None):
+        entry, env = entry or NODE_ENTRY, env or {}
+        args = [sys.executable, *entry, "--ros-args", "-r", f"__node:={name}"]
         for key, value in params.items():
             if isinstance(value, bool):
                 text = str(value).lower()
-            elif isinstance(value, str):  # YAML-quoted: "" and "1" stay strings
+            elif isinstance(value, str):  # YAML-quoted: empty and numeric-looking stay strings
                 text = "'" + value.replace("'", "''") + "'"
             else:
                 text = str(value)
             args += ["-p", f"{key}:={text}"]
         self.name = name
         self.log_path = log_path
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **env}
         self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, cwd=repo_root, env=env, stdout=self._log,
+        self.proc = subprocess.Popen(args, cwd=repo_root, env=full_env, stdout=self._log,
                                      stderr=subprocess.STDOUT)
 
     @property
@@ -70,11 +63,16 @@ class NodeProcess:
     def alive(self) -> bool:
         """True while running; raises with the log once the process has exited."""
         if self.proc.poll() is not None:
-            raise AssertionError(f"node process exited ({self.proc.returncode}):\n{self.log()}")
+            log = self.log()
+            last = log.strip().splitlines()[-1] if log.strip() else "no output"
+            raise AssertionError(f"node process exited ({self.proc.returncode}): {last}\n{log}")
         return True
 
     def thread_count(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/task"))
+
+    def rss_kib(self) -> int:
+        return rss_kib(self.pid)
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> int | None:
         """Signal the process and wait; kill it if it does not end. Returns its exit code."""
@@ -120,10 +118,13 @@ class Probe:
         self.context.try_shutdown()
         self._thread.join(5)
 
-    @staticmethod
-    def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT_TIMEOUT_S):
+    guard: Callable[[], Any] | None = None  # e.g. NodeProcess.alive: fail fast if it died
+
+    def wait_for(self, predicate: Callable[[], Any], what: str, timeout: float = WAIT_TIMEOUT_S):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.guard is not None:
+                self.guard()
             value = predicate()
             if value:
                 return value
@@ -150,8 +151,7 @@ class Probe:
 
         request = ChangeState.Request()
         request.transition.id = transition_id
-        # Configure loads a model: allow for a slow machine.
-        return self.call(ChangeState, f"/{node}/change_state", request, 120.0).success
+        return self.call(ChangeState, f"/{node}/change_state", request, 180.0).success
 
     def state(self, node: str) -> str:
         from lifecycle_msgs.srv import GetState
@@ -167,33 +167,29 @@ class Probe:
             for name, value in values.items()])
         return list(self.call(SetParameters, f"/{node}/set_parameters", request).results)
 
+    def diagnostics(self, node: str) -> dict[str, str]:
+        """Values of the newest /diagnostics status of ``node`` ({} before the first one).
 
-@pytest.fixture(scope="session")
-def start_node(repo_root, tmp_path_factory):
-    """``start_node(name, params) -> NodeProcess``; every process is stopped at the end."""
-    started: list[NodeProcess] = []
+        The /diagnostics subscription is created on the first call (the node publishes
+        every second, so the next call sees fresh values)."""
+        from diagnostic_msgs.msg import DiagnosticArray
 
-    def start(name: str, params: dict[str, Any]) -> NodeProcess:
-        log = tmp_path_factory.mktemp("node") / f"{name}.log"
-        process = NodeProcess(repo_root, log, name, params)
-        started.append(process)
-        return process
+        from surg_perception.ros.messages import diagnostics_values
 
-    yield start
-    for process in started:
-        process.stop()
+        if not hasattr(self, "_diagnostics"):
+            self._diagnostics = self.subscribe(DiagnosticArray, "/diagnostics", 50)
+        for msg in reversed(self._diagnostics[-50:]):
+            values = diagnostics_values(msg, f"/{node}")
+            if values:
+                return values
+        return {}
 
-
-@pytest.fixture(scope="session")
-def make_probe():
-    """``make_probe(name) -> Probe``; closed at the end of the session."""
-    probes: list[Probe] = []
-
-    def make(name: str) -> Probe:
-        probe = Probe(name)
-        probes.append(probe)
-        return probe
-
-    yield make
-    for probe in probes:
-        probe.close()
+    def wait_node(self, process: NodeProcess, state: str | None = None) -> None:
+        """Until ``process`` is in the graph (and in lifecycle ``state`` when given); from then
+        on every wait fails at once with the node's log if the process exits."""
+        self.guard = process.alive
+        self.wait_for(lambda: process.alive() and process.name in self.node.get_node_names(),
+                      f"node {process.name}", START_TIMEOUT_S)
+        if state is not None:
+            self.wait_for(lambda: process.alive() and self.state(process.name) == state,
+                          f"{process.name} {state}", START_TIMEOUT_S)
