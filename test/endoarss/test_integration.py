@@ -22,8 +22,9 @@ from surg_perception.errors import ConfigError
 from surg_perception.models.endoarss import EndoARSS, trainable_parameter_groups
 from surg_perception.training import ato
 from surg_perception.training.config import PhaseConfig, load_train_config
-from surg_perception.training.optim import PhaseSpan, build_optimizer
-from surg_perception.training.trainer import ClipModel, Trainer
+from surg_perception.training.trainer import Trainer
+
+from support.training import overfit_fixed_batch
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_YAML = REPO / "config" / "models" / "endoarss_tiny.yaml"
@@ -90,13 +91,7 @@ def test_fixed_batch_overfits_both_tasks(synth_root, tiny_spec, tmp_path):
     cfg = dataclasses.replace(load_train_config(TRAIN_YAML),
                               phases=(PhaseConfig("end_to_end", iterations=12),))
     trainer = Trainer(tiny_spec, cfg, synth_root, tmp_path)
-    batch = next(trainer.stream.batches(0))
-    span = PhaseSpan("end_to_end", 0, 1000, cfg.lr)  # long span: an almost constant lr
-    optimizer, scheduler = build_optimizer(
-        ato.apply_phase(trainer.model, "end_to_end", trainer.base), cfg, span)
-    net = ClipModel(trainer.model)
-    logs = [trainer.train_step(net, batch, "end_to_end", optimizer, scheduler)
-            for _ in range(12)]
+    logs = overfit_fixed_batch(trainer, 12)
     for task in ("seg", "activity"):
         first = np.mean([log[task] for log in logs[:3]])
         last = np.mean([log[task] for log in logs[-3:]])

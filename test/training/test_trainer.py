@@ -7,10 +7,10 @@ import torch
 
 from surg_perception.checkpoint import load_checkpoint_dict, load_model
 from surg_perception.config import load_spec
-from surg_perception.training import ato
 from surg_perception.training.config import PhaseConfig, load_train_config
-from surg_perception.training.optim import PhaseSpan, build_optimizer
-from surg_perception.training.trainer import ClipModel, Trainer
+from surg_perception.training.trainer import Trainer
+
+from support.training import overfit_fixed_batch
 
 TASKS = ("seg", "det_loc", "det_conf", "activity", "hog")
 
@@ -20,13 +20,7 @@ def test_overfitting_a_fixed_batch_lowers_every_task_loss(synth_root, tiny_spec,
     cfg = dataclasses.replace(short_cfg, augment=False, lr=3e-3,
                               phases=(PhaseConfig("end_to_end", iterations=16),))
     trainer = Trainer(tiny_spec, cfg, synth_root, tmp_path)
-    batch = next(trainer.stream.batches(0))
-    span = PhaseSpan("end_to_end", 0, 1000, cfg.lr)  # long span: an almost constant lr
-    optimizer, scheduler = build_optimizer(
-        ato.apply_phase(trainer.model, "end_to_end", trainer.base), cfg, span)
-    net = ClipModel(trainer.model)
-    logs = [trainer.train_step(net, batch, "end_to_end", optimizer, scheduler)
-            for _ in range(16)]
+    logs = overfit_fixed_batch(trainer, 16)
     for task in TASKS:
         first = sum(log[task] for log in logs[:3]) / 3
         last = sum(log[task] for log in logs[-3:]) / 3
