@@ -28,17 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 CAMERA_TOPIC = "/jhu_daVinci/left/image_raw"
 FRAME_ID = "jhu_daVinci_left"
 NODE = "/apmtl_node"
-OUTPUTS = {
-    "mask": "sensor_msgs/msg/Image",
-    "mask_color": "sensor_msgs/msg/Image",
-    "overlay": "sensor_msgs/msg/Image",
-    "detections": "vision_msgs/msg/Detection2DArray",
-    "activity": "vision_msgs/msg/Classification",
-    "scene": "surg_perception/msg/SurgicalScene",
-    "label_info/segmentation": "vision_msgs/msg/LabelInfo",
-    "label_info/detection": "vision_msgs/msg/LabelInfo",
-    "label_info/activity": "vision_msgs/msg/LabelInfo",
-}
 
 
 def log(text: str) -> None:
@@ -129,6 +118,7 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, out: Path) -> dic
     from sensor_msgs.msg import Image
 
     from surg_perception.msg import SurgicalScene
+    from surg_perception.ros.offline import output_topics
     from surg_perception.ros.recorder import TopicRecorder
 
     rclpy.init()
@@ -140,7 +130,7 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, out: Path) -> dic
     node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
     pub = node.create_publisher(Image, CAMERA_TOPIC,
                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
-    topics = [(f"{NODE}/{name}", kind) for name, kind in OUTPUTS.items()]
+    topics = list(output_topics(NODE).values())  # exactly what the node publishes
     topics.append((CAMERA_TOPIC, "sensor_msgs/msg/Image"))
     try:
         with TopicRecorder(node, topics, out / "bag") as recorder:
