@@ -1,22 +1,35 @@
-"""EndoVis 2017 Robotic Instrument Segmentation loader.
+"""EndoVis 2017 Robotic Instrument Segmentation loader (training release layout).
 
-Layout read (one folder per sequence, ``k`` = 1..10)::
+Layout read (one folder per sequence, ``k`` = 1..8 in the training release)::
 
     <root>/instrument_dataset_<k>/left_frames/frame<NNN>.png
-    <root>/instrument_dataset_<k>/ground_truth/<Instrument_Name>_labels/frame<NNN>.png
-    <root>/instrument_dataset_<k>/vqla/label/frame<NNN>.txt        (optional, see activity.py)
+    <root>/instrument_dataset_<k>/ground_truth/<Instrument folder>/frame<NNN>.png
+    <root>/instrument_dataset_<k>/vqla/label/frame<NNN>[_<suffix>].txt   (optional, activity.py)
 
-Each ``<Instrument_Name>_labels`` folder holds one grey mask per frame for one instrument;
-pixel values are part labels 10 / 20 / 30 (shaft / wrist / claspers) or 0. The folder name
-gives the instrument type (:data:`INSTRUMENT_FOLDER_TYPES`, ids of
-``classes.ENDOVIS17_INSTRUMENT_TYPES``); an unknown folder name is a DatasetError.
+Each instrument folder holds one grey mask per frame for one instrument; pixel values are part
+labels 10 / 20 / 30 (shaft / wrist / claspers) or 0. The folder name gives the instrument type
+(ids of ``classes.ENDOVIS17_INSTRUMENT_TYPES``) through :func:`instrument_type`, which accepts
+every naming variant of the release (side prefix or suffix, with or without ``_labels``, a
+model prefix such as ``Maryland_``; rules in ``endovis17_names.py``); a folder naming no known
+instrument is a DatasetError. Hidden folders (``.name``) are skipped. The test release
+(sequences 9-10 and frames 225-299 of 1-8) has another layout: ``endovis17_test.py``.
 
-Per frame: the type mask is the folder's type id where its mask is > 0 (folders are applied
-in sorted name order; EndoVis masks do not overlap). 1920x1080 frames and masks are cropped
-to 1280x1024 at offset (320, 28); 1280x1024 frames are used as is; other sizes are errors
-unless ``frame_size`` says otherwise (synthetic data, see ``synth.py``).
-No box files exist for EndoVis17, so boxes are derived from the instance masks: one tight box
-per instrument folder whose (cropped) mask is non-empty, labelled with its type id.
+Per frame:
+
+- "Other" (type 7: drop-in tools such as ultrasound probes) is labelled so that methods learn
+  *not* to take those tools for robotic instruments. Like the reference preparation code
+  (TernausNet), the binary and part targets leave it out (background) unless
+  ``include_other=True``; the type target keeps it as class 7, and it keeps its detection box
+  (label 7) in every target, since it is a type class of the detector.
+- Overlapping masks: folders are applied Other first, then the robotic instruments in sorted
+  folder-name order, and a later folder overwrites an earlier one. So a robotic instrument
+  always wins over Other, and between two robotic instruments the later name in sorted order
+  wins, as in ISINet's ``organize2017.py`` (which also applies sorted folders in turn).
+- 1920x1080 frames and masks are cropped to 1280x1024 at offset (320, 28); 1280x1024 frames
+  are used as is; other sizes are errors unless ``frame_size`` says otherwise (synthetic
+  data, see ``synth.py``).
+- No box files exist for EndoVis17, so boxes are derived from the instance masks: one tight
+  box per instrument folder whose (cropped) mask is non-empty, labelled with its type id.
 """
 
 from __future__ import annotations
@@ -30,28 +43,23 @@ import numpy as np
 from surg_perception.classes import (ENDOVIS17_CROP_OFFSET, ENDOVIS17_CROP_SIZE,
                                      ENDOVIS17_CV_FOLDS)
 from surg_perception.data.activity import read_activity
+from surg_perception.data.endovis17_names import INSTRUMENT_NAMES, OTHER, instrument_type_id
 from surg_perception.data.io import frame_number, list_frames, read_gray, read_rgb
 from surg_perception.data.sample import (FrameRef, FrameSample, SequenceDataset,
                                          boxes_from_instances)
 from surg_perception.errors import ConfigError, DatasetError
 
-_BASE_TYPES = {
-    "Bipolar_Forceps": 1,
-    "Maryland_Bipolar_Forceps": 1,
-    "Prograsp_Forceps": 2,
-    "Large_Needle_Driver": 3,
-    "Vessel_Sealer": 4,
-    "Grasping_Retractor": 5,
-    "Monopolar_Curved_Scissors": 6,
-    "Other": 7,
-}
-# Ground-truth folder name -> instrument type id. Sequences with two instruments of one
-# type name them Left_/Right_; every accepted spelling is listed here.
+# Canonical folder spellings -> type id (``<Name>_labels`` with optional ``Left_``/``Right_``).
+# The loader accepts any variant through :func:`instrument_type`; this table stays for code
+# that writes folders (the synthetic generator) and wants a spelling the release uses.
 INSTRUMENT_FOLDER_TYPES: dict[str, int] = {
     f"{side}{base}_labels": type_id
-    for base, type_id in _BASE_TYPES.items() for side in ("", "Left_", "Right_")
+    for base, type_id in INSTRUMENT_NAMES.items() for side in ("", "Left_", "Right_")
 }
 PART_IDS = {10: 1, 20: 2, 30: 3}  # part value -> part class (0 background)
+# Extra value an Other mask may carry: the release's mappings.json names 40 "Probe", which has
+# no part class (background in the part target even with include_other=True).
+OTHER_PART_VALUES = (40,)
 _PART_LUT = np.zeros(256, np.uint8)
 _PART_LUT[list(PART_IDS)] = list(PART_IDS.values())
 TARGETS = ("type", "part", "binary")
@@ -69,12 +77,20 @@ def fold_sequences(fold: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def instrument_type(folder: Path) -> int:
-    """Type id of a ``*_labels`` ground-truth folder; unknown names raise DatasetError."""
-    if folder.name not in INSTRUMENT_FOLDER_TYPES:
-        raise DatasetError(
-            f"{folder}: unknown instrument folder {folder.name!r}; known names: "
-            f"{', '.join(sorted(INSTRUMENT_FOLDER_TYPES))}")
-    return INSTRUMENT_FOLDER_TYPES[folder.name]
+    """Type id of a ground-truth folder (any naming variant); unknown names raise DatasetError."""
+    try:
+        return instrument_type_id(folder.name)
+    except DatasetError as err:
+        raise DatasetError(f"{folder}: {err}") from None
+
+
+def instrument_order(folders: Sequence[tuple[Path, int]]) -> list[tuple[Path, int]]:
+    """The order in which instrument masks are applied (a later one wins where they overlap).
+
+    Other first, then the robotic instruments by folder name: a robotic instrument always
+    wins over Other; between robotic instruments the later name in sorted order wins.
+    """
+    return sorted(folders, key=lambda item: (item[1] != OTHER, item[0].name))
 
 
 def crop_raw(array: np.ndarray, path: Path,
@@ -130,6 +146,8 @@ class EndoVis17Dataset(SequenceDataset):
         activity: VQLA activity labels: True required, False ignored, None when present.
         frame_size: (W, H) accepted besides 1920x1080 (which is cropped); default 1280x1024,
             None accepts any size (synthetic data written at e.g. 320x256).
+        include_other: count "Other" (type 7) as instrument in the binary and part targets
+            (default False, the challenge convention; the type target always keeps it).
 
     Samples are :class:`FrameSample` with image ``[1024, 1280, 3]`` for original data.
     """
@@ -137,9 +155,11 @@ class EndoVis17Dataset(SequenceDataset):
     def __init__(self, root: str | Path, sequences: Sequence[int] | None = None, *,
                  fold: int | None = None, split: str = "train", target: str = "type",
                  activity: bool | None = None,
-                 frame_size: tuple[int, int] | None = ENDOVIS17_CROP_SIZE) -> None:
+                 frame_size: tuple[int, int] | None = ENDOVIS17_CROP_SIZE,
+                 include_other: bool = False) -> None:
         self.root = Path(root)
         self.frame_size = frame_size
+        self.include_other = include_other
         if target not in TARGETS:
             raise ConfigError(f"target {target!r} unknown; use one of {', '.join(TARGETS)}")
         if not self.root.is_dir():
@@ -159,10 +179,13 @@ class EndoVis17Dataset(SequenceDataset):
         gt_dir = seq_dir / "ground_truth"
         if not gt_dir.is_dir():
             raise DatasetError(f"{gt_dir}: ground-truth folder not found")
-        folders = sorted(p for p in gt_dir.iterdir() if p.is_dir())
+        folders = sorted(p for p in gt_dir.iterdir()
+                         if p.is_dir() and not p.name.startswith("."))
         if not folders:
             raise DatasetError(f"{gt_dir}: no <Instrument_Name>_labels folders")
-        self.instruments[seq_dir.name] = tuple((f, instrument_type(f)) for f in folders)
+        # load() applies the masks in this order, a later one winning where they overlap.
+        self.instruments[seq_dir.name] = tuple(
+            instrument_order([(f, instrument_type(f)) for f in folders]))
         for frame in frames:
             for folder in folders:
                 if not (folder / frame.name).is_file():
@@ -173,9 +196,13 @@ class EndoVis17Dataset(SequenceDataset):
     def _target_mask(self, gt: np.ndarray, type_id: int, path: Path) -> np.ndarray:
         if self.target == "type":
             return (gt > 0).astype(np.uint8) * type_id
+        other = type_id == OTHER
+        if other and not self.include_other:
+            return np.zeros_like(gt)  # not a robotic instrument: background (challenge rule)
         if self.target == "binary":
             return (gt > 0).astype(np.uint8)
-        unexpected = np.setdiff1d(np.unique(gt), [0, *PART_IDS])
+        allowed = [0, *PART_IDS, *(OTHER_PART_VALUES if other else ())]
+        unexpected = np.setdiff1d(np.unique(gt), allowed)
         if unexpected.size:
             raise DatasetError(f"{path}: part values {unexpected.tolist()} are not 10/20/30")
         return _PART_LUT[gt]
