@@ -2,13 +2,22 @@
 
 Layout: one text file per frame, next to the sequence's frames::
 
-    <sequence>/vqla/label/frame<NNN>.txt      (NNN as in left_frames/frame<NNN>.png)
+    <sequence>/vqla/label/frame<NNN>.txt          (NNN as in left_frames/frame<NNN>.png)
+    <sequence>/vqla/label/frame<NNN>_<suffix>.txt (the public releases: frame000_QA.txt)
 
-Each non-empty line is ``question|answer|x1,y1,x2,y2`` (the box is optional, so plain
+A frame's file is ``<frame stem>.txt`` or ``<frame stem>_<anything>.txt``; exactly one must
+exist (two candidates, e.g. ``frame000.txt`` and ``frame000_QA.txt``, are a DatasetError listing
+both). Each non-empty line is ``question|answer|x1,y1,x2,y2`` (the box is optional, so plain
 VQA files ``question|answer`` also parse). Example::
 
     What is the state of prograsp_forceps?|Grasping|112,40,190,131
     Where is prograsp_forceps located?|left-top|112,40,190,131
+
+Box convention of the released files (EndoVis-18-VQLA, EndoVis-17-VQLA): integer pixel
+coordinates of the 1280x1024 frame, 1-based with x2/y2 the last pixel inside the box; the
+Surgical-VQLA / CS-VQLA loaders subtract 1 from each value before normalising by 1280x1024.
+:attr:`VqlaEntry.box` converts them to this package's pixel edges (``sample.py``:
+``x1 - 1, y1 - 1, x2, y2``, x2/y2 exclusive); ``0,0,0,0`` means "no box" (None).
 
 Rules (documented because the format does not say which line is "the activity"):
 
@@ -16,7 +25,8 @@ Rules (documented because the format does not say which line is "the activity"):
    contains "state of" or "doing" (case-insensitive). Other lines (location, organ) are
    ignored.
 2. The answer of an activity line must name an entry of ``classes.ACTIVITIES``, compared
-   case-insensitively with spaces read as underscores; anything else is a DatasetError.
+   case-insensitively with spaces read as underscores; anything else is a DatasetError naming
+   the file and the line.
 3. Several instruments: the frame's activity is the first non-``Idle`` activity in file
    order; ``Idle`` when every instrument is idle; unknown (-1) when no activity line exists.
 """
@@ -24,6 +34,7 @@ Rules (documented because the format does not say which line is "the activity"):
 from __future__ import annotations
 
 import dataclasses
+import glob
 from pathlib import Path
 
 from surg_perception.classes import ACTIVITIES
@@ -37,7 +48,7 @@ IDLE = ACTIVITIES.index("Idle")
 
 @dataclasses.dataclass(frozen=True)
 class VqlaEntry:
-    """One parsed line: question, answer, optional xyxy box, 1-based line number."""
+    """One parsed line: question, answer, optional xyxy box in pixel edges, 1-based line."""
 
     question: str
     answer: str
@@ -46,11 +57,27 @@ class VqlaEntry:
 
 
 def label_path(sequence_dir: Path, image_path: Path) -> Path:
-    """``<sequence>/vqla/label/<frame stem>.txt`` for a frame image."""
-    return sequence_dir / "vqla" / "label" / f"{image_path.stem}.txt"
+    """The label file of a frame: ``vqla/label/<stem>.txt`` or ``<stem>_<suffix>.txt``.
+
+    Raises:
+        DatasetError: no candidate (naming ``<stem>.txt``) or more than one (listing them).
+    """
+    folder = sequence_dir / "vqla" / "label"
+    stem = image_path.stem
+    candidates = sorted({folder / f"{stem}.txt", *map(Path, glob.glob(
+        str(folder / f"{glob.escape(stem)}_*.txt")))})
+    found = [p for p in candidates if p.is_file()]
+    if not found:
+        raise DatasetError(f"{folder / f'{stem}.txt'}: activity label file not found (nor "
+                           f"{stem}_<suffix>.txt)")
+    if len(found) > 1:
+        raise DatasetError(f"{folder}: {len(found)} label files for frame {stem} "
+                           f"({', '.join(p.name for p in found)}); keep one")
+    return found[0]
 
 
-def _parse_box(text: str, path: Path, line: int) -> tuple[float, float, float, float]:
+def _parse_box(text: str, path: Path, line: int) -> tuple[float, float, float, float] | None:
+    """Released 1-based inclusive box -> pixel edges; ``0,0,0,0`` -> None."""
     parts = text.split(",")
     try:
         values = tuple(float(p) for p in parts)
@@ -58,7 +85,12 @@ def _parse_box(text: str, path: Path, line: int) -> tuple[float, float, float, f
         values = ()
     if len(values) != 4:
         raise DatasetError(f"{path}:{line}: box {text!r} is not 'x1,y1,x2,y2'")
-    return values  # type: ignore[return-value]
+    if not any(values):
+        return None
+    x1, y1, x2, y2 = values
+    if x2 < x1 or y2 < y1:
+        raise DatasetError(f"{path}:{line}: box {text!r} has x2 < x1 or y2 < y1")
+    return x1 - 1.0, y1 - 1.0, x2, y2
 
 
 def parse_vqla(path: Path) -> list[VqlaEntry]:
