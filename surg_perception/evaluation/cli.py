@@ -2,7 +2,11 @@
 
 Writes ``DIR/report.json`` and ``DIR/report.md`` (and, with ``--corruptions``,
 ``DIR/degradation.png``): Dice/IoU (binary and type, box-fill off and on), Hausdorff,
-mAP@0.5, activity accuracy / macro F1, FPS, per sequence and overall.
+mAP@0.5, activity accuracy / macro F1, FPS, per sequence and overall, and the published
+protocol (ISINet's Challenge IoU, IoU, mcIoU and per-class IoU; ``--protocol`` also prints
+its table). ``--test-labels DIR`` scores the EndoVis 2017 test release (``--data`` = the test
+frames, ``DIR`` = ``instrument_2017_test``). Pool several reports (the four folds) with
+``python -m surg_perception.evaluation.pool DIR*/report.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fold", type=int, default=None, help="cross-validation fold (0..3)")
     parser.add_argument("--sequences", type=int, nargs="+", default=None,
                         help="sequence numbers to evaluate (instead of --split/--fold)")
+    parser.add_argument("--test-labels", type=Path, default=None,
+                        help="EndoVis 2017 test ground truth (instrument_2017_test); --data is "
+                             "then the test frames root")
+    parser.add_argument("--protocol", action="store_true",
+                        help="print the published-protocol table (Challenge IoU | IoU | mcIoU | "
+                             "per-class IoU) as in ISINet / MATIS / SurgicalSAM")
     parser.add_argument("--corruptions", action="store_true",
                         help="also run the robustness suite (7 corruptions x 5 severities)")
     parser.add_argument("--max-frames", type=int, default=None,
@@ -43,6 +53,14 @@ def _dataset(args: argparse.Namespace, spec):
         raise ConfigError(f"--split {args.split} needs --fold")
     if args.sequences is not None and (args.fold is not None or args.split != "all"):
         raise ConfigError("pass either --sequences or --split/--fold, not both")
+    if args.test_labels is not None:
+        from surg_perception.data.endovis17_test import EndoVis17TestDataset
+
+        if args.fold is not None:
+            raise ConfigError("--test-labels reads the test release, which has no folds; "
+                              "drop --fold/--split")
+        return EndoVis17TestDataset(args.data, args.sequences, labels=args.test_labels,
+                                    target=mask_target(spec), frame_size=None)
     kwargs = {}
     if args.fold is not None:
         kwargs = {"fold": args.fold, "split": "val" if args.split == "all" else args.split}
@@ -51,7 +69,7 @@ def _dataset(args: argparse.Namespace, spec):
 
 
 def run(args: argparse.Namespace) -> int:
-    from surg_perception.evaluation.report import fmt
+    from surg_perception.evaluation.report import fmt, protocol_rows, protocol_table
     from surg_perception.evaluation.suite import run_evaluation
     from surg_perception.predictor import Predictor
 
@@ -61,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = _dataset(args, predictor.spec)
     split = "all" if args.fold is None and args.sequences is None else (
         f"sequences {args.sequences}" if args.sequences else f"fold {args.fold} {args.split}")
+    if args.test_labels is not None:
+        split = f"test release ({args.test_labels}), {split}"
     report = run_evaluation(predictor, dataset, args.out, corruptions=args.corruptions,
                             max_frames=args.max_frames, seed=args.seed,
                             meta={"checkpoint": str(args.checkpoint), "data": str(args.data),
@@ -69,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"binary Dice {fmt(on['binary_dice'])}, type Dice {fmt(on['type_dice'])}, "
           f"mAP@0.5 {fmt(report['overall']['map50'])}, {report['timing']['fps']:.1f} FPS; "
           f"report: {args.out / 'report.md'}")
+    if args.protocol:
+        print("\n".join(protocol_table(protocol_rows(report["overall"]))))
     return 0
 
 

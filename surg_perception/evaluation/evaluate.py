@@ -18,6 +18,7 @@ import torch
 from surg_perception.data.sample import SequenceDataset
 from surg_perception.evaluation.metrics import (DetectionMAP, activity_scores,
                                                 hausdorff_distance, nanmean, segmentation_scores)
+from surg_perception.evaluation.protocol import ProtocolScores
 from surg_perception.predictor import Predictor
 from surg_perception.processing.box_fill import box_fill, det_to_seg_map
 
@@ -33,7 +34,8 @@ class _Scores:
     "n/a" in Markdown), not the 0.0 that empty predictions against real boxes would score.
     """
 
-    def __init__(self, detection: bool = True) -> None:
+    def __init__(self, detection: bool = True, classes: tuple[str, ...] = ()) -> None:
+        self.protocol = ProtocolScores(classes)  # ISINet protocol rows (protocol.py)
         self.seg = {row: {k: [] for k in SEG_KEYS} for row in FILL_ROWS}
         self.hausdorff: list[float] = []
         self.det = DetectionMAP() if detection else None
@@ -47,7 +49,8 @@ class _Scores:
         for row in rows.values():
             row["hausdorff"] = nanmean(self.hausdorff)
         map50 = math.nan if self.det is None else self.det.compute()
-        out = {"frames": self.frames, **rows, "map50": map50}
+        out = {"frames": self.frames, **rows, "map50": map50,
+               "protocol": self.protocol.summary()}
         if self.activity_pred:
             out.update(activity_scores(self.activity_pred, self.activity_true, num_activities))
         return out
@@ -76,6 +79,10 @@ def _score_frame(groups: list[_Scores], sample, result, filled: np.ndarray,
             for key in SEG_KEYS:
                 group.seg[row][key].append(scores[row][key])
         group.hausdorff.append(distance)
+        group.protocol.update(masks, sample.mask)
+        part_pred, part_gt = getattr(result, "part_mask", None), getattr(sample, "part_mask", None)
+        if part_pred is not None and part_gt is not None:  # hook for a future part head
+            group.protocol.update_parts(part_pred, part_gt)
         if group.det is not None:
             group.det.update(result.boxes, result.scores, result.labels, sample.boxes,
                              sample.labels)
@@ -98,8 +105,9 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
     Returns:
         ``{"overall": {...}, "sequences": {name: {...}}, "timing": {...}}`` where each
         score dict has ``frames``, ``box_fill_off``/``box_fill_on`` rows (Dice, IoU,
-        Hausdorff), ``map50`` (NaN without a detection head) and, with an activity head,
-        ``activity_accuracy``/``_f1``.
+        Hausdorff), ``map50`` (NaN without a detection head), ``protocol`` (ISINet's
+        Challenge IoU / IoU / mcIoU / per-class IoU per row, see ``protocol.py``) and, with an
+        activity head, ``activity_accuracy``/``_f1``.
     """
     from tqdm import tqdm
 
@@ -107,13 +115,14 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
     num_classes = len(predictor.spec.model.seg_classes)
     num_activities = max(1, len(predictor.spec.model.activity_classes))
     detection = bool(getattr(predictor.model, "has_detection", True))
-    overall, sequences, timings = _Scores(detection), {}, []
+    classes = tuple(predictor.spec.model.seg_classes)
+    overall, sequences, timings = _Scores(detection, classes), {}, []
     groups = dataset.sequence_indices()
     total = sum(len(v[:max_frames]) for v in groups.values())
     with tqdm(total=total, disable=not progress, desc="evaluate") as bar:
         for name, indices in groups.items():
             predictor.reset()
-            sequences[name] = _Scores(detection)
+            sequences[name] = _Scores(detection, classes)
             for index in indices[:max_frames]:
                 sample = dataset[index]
                 image = sample.image if transform is None else transform(sample.image, index)

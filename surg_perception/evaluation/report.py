@@ -50,6 +50,56 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
+PROTOCOL_NOTE = (
+    "Values in %, definitions of ISINet's evaluation code (also used by MATIS and SurgicalSAM; "
+    "`surg_perception/evaluation/protocol.py`). Challenge IoU: per frame, mean IoU over the "
+    "classes of the ground truth; frames without ground-truth instruments are skipped. IoU: "
+    "per frame, mean IoU over the classes in prediction or ground truth; frames where both are "
+    "empty are skipped. Both are then averaged over frames. Per-class IoU: mean over the frames "
+    "where the class is in prediction or ground truth (n/a: never). mcIoU: mean of the per-class "
+    "IoUs of the classes that occur.")
+
+
+def pct(value: Any) -> str:
+    """A fraction as a percentage with one decimal (the papers' style), or "n/a"."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{100.0 * value:.1f}"
+
+
+def protocol_table(rows: dict[str, dict]) -> list[str]:
+    """Markdown lines laid out like the papers: Challenge IoU | IoU | mcIoU | one column per type.
+
+    Args:
+        rows: row label -> protocol summary (``protocol.ProtocolAccumulator.summary``).
+    """
+    names = list(next(iter(rows.values()))["class_iou"]) if rows else []
+    header = ["", "Challenge IoU", "IoU", "mcIoU", *names]
+    body = [[label, pct(r["challenge_iou"]), pct(r["iou"]), pct(r["mc_iou"]),
+             *(pct(r["class_iou"].get(n)) for n in names)] for label, r in rows.items()]
+    return markdown_table(header, body)
+
+
+def protocol_rows(scores: dict) -> dict[str, dict]:
+    """The box-fill off/on protocol summaries of a score dict, labelled for a table."""
+    protocol = scores.get("protocol") or {}
+    return {row.replace("_", " "): protocol[row] for row in ("box_fill_off", "box_fill_on")
+            if row in protocol}
+
+
+def _protocol_section(scores: dict) -> list[str]:
+    rows = protocol_rows(scores)
+    if not rows:
+        return []
+    state = next(iter(rows.values()))["state"]
+    lines = ["", "## Published protocol (ISINet evaluation code)", "", *protocol_table(rows), "",
+             PROTOCOL_NOTE + f" Frames scored: IoU {state['iou_frames']}, Challenge IoU "
+             f"{state['challenge_frames']} of {state['frames']}."]
+    if "part_iou" in scores["protocol"]:
+        lines += ["", f"Part IoU (TernausNet convention): {pct(scores['protocol']['part_iou'])}"]
+    return lines
+
+
 def markdown(report: dict) -> str:
     """The report as Markdown: overall (box-fill off/on), per sequence, timing, robustness."""
     lines = [f"# Evaluation of `{report['checkpoint']}`", "",
@@ -60,6 +110,7 @@ def markdown(report: dict) -> str:
                                       for k, _ in COLUMNS)]
             for row in ("box_fill_off", "box_fill_on")]
     lines += markdown_table(header, rows)
+    lines += _protocol_section(report["overall"])
     lines += ["", "## Per sequence (box-fill on)", ""]
     rows = [[name, *(fmt(row_values(s, "box_fill_on").get(k)) for k, _ in COLUMNS)]
             for name, s in report["sequences"].items()]

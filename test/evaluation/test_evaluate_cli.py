@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from surg_perception.checkpoint import save_checkpoint
+from surg_perception.checkpoint import load_spec_from_checkpoint, save_checkpoint
 from surg_perception.config import load_spec
 from surg_perception.data.synth import SynthConfig, write_synth_dataset
 from surg_perception.errors import ConfigError
@@ -59,3 +59,46 @@ def test_corruption_suite_adds_curves_and_a_plot(setup, tmp_path):
 def test_split_without_fold_is_a_config_error(setup, tmp_path):
     with pytest.raises(ConfigError, match="--fold"):
         cli.run(_args(setup, tmp_path, "--split", "val"))
+
+
+def test_protocol_table_in_the_report_and_on_stdout(setup, tmp_path, capsys):
+    assert cli.run(_args(setup, tmp_path, "--sequences", "1", "--protocol")) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    on = report["overall"]["protocol"]["box_fill_on"]
+    assert set(on) == {"challenge_iou", "iou", "mc_iou", "class_iou", "state"}
+    classes = load_spec_from_checkpoint(setup / "model.pt").model.seg_classes
+    assert list(on["class_iou"]) == list(classes[1:])
+    assert on["state"]["frames"] == 3
+    for key in ("challenge_iou", "iou", "mc_iou"):
+        assert on[key] is None or 0.0 <= on[key] <= 1.0
+    printed = capsys.readouterr().out
+    assert "| Challenge IoU | IoU | mcIoU | Bipolar Forceps |" in printed
+    assert "| box fill on |" in printed
+    text = (tmp_path / "report.md").read_text()
+    assert "## Published protocol (ISINet evaluation code)" in text and "Frames scored" in text
+
+
+def test_test_release_layout(setup, tmp_path):
+    import numpy as np
+
+    from surg_perception.data.io import write_png
+
+    frames, labels = tmp_path / "frames", tmp_path / "instrument_2017_test"
+    types = np.zeros((96, 128), np.uint8)
+    types[10:40, 20:60] = 2
+    for name in ("frame225.png", "frame226.png"):
+        write_png(frames / "instrument_dataset_3" / "left_frames" / name,
+                  np.full((96, 128, 3), 100, np.uint8))
+        write_png(labels / "instrument_dataset_3" / "TypeSegmentation" / name, types)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args([str(setup / "model.pt"), "--data", str(frames), "--out",
+                              str(tmp_path / "out"), "--test-labels", str(labels)])
+    assert cli.run(args) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["overall"]["frames"] == 2 and "test release" in report["split"]
+    assert report["overall"]["protocol"]["box_fill_off"]["state"]["challenge_frames"] == 2
+    with pytest.raises(ConfigError, match="no folds"):
+        cli.run(parser.parse_args([str(setup / "model.pt"), "--data", str(frames), "--out",
+                                   str(tmp_path / "o2"), "--test-labels", str(labels),
+                                   "--fold", "0"]))
