@@ -16,6 +16,7 @@ reuses the run's own ``RUN_DIR/config.yaml``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -35,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="stop after this global step (a later --resume continues)")
+    parser.add_argument("--fold", type=int, default=None,
+                        help="EndoVis 2017 cross-validation fold 0..3 (train on the other folds' "
+                             "sequences); overrides train.fold of the training YAML")
 
 
 def _configs(args: argparse.Namespace):
@@ -44,7 +48,10 @@ def _configs(args: argparse.Namespace):
     if model_path is None or train_path is None:
         raise ConfigError("pass --model-config and --train-config (or --resume an existing run, "
                           f"which reads {saved})")
-    return load_spec(model_path), load_train_config(train_path)
+    cfg = load_train_config(train_path)
+    if args.fold is not None:
+        cfg = dataclasses.replace(cfg, fold=args.fold)
+    return load_spec(model_path), cfg
 
 
 def run(args: argparse.Namespace) -> int:
