@@ -59,15 +59,18 @@ class FrameIoU:
 
 def _counts(pred: np.ndarray, gt: np.ndarray, num_classes: int
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intersection, predicted and ground-truth pixel counts of classes 1..C (``[C]`` each)."""
     if pred.shape != gt.shape:
         raise ImageFormatError(f"prediction {pred.shape} and ground truth {gt.shape} differ in "
                                "shape; compare masks at the same (camera) resolution")
     pred, gt = pred.astype(np.int64).ravel(), gt.astype(np.int64).ravel()
     size = max(num_classes + 1, int(pred.max(initial=0)) + 1, int(gt.max(initial=0)) + 1)
-    inter = np.bincount(gt[pred == gt], minlength=size)[1:num_classes + 1]
-    pred_n = np.bincount(pred, minlength=size)[1:num_classes + 1]
-    gt_n = np.bincount(gt, minlength=size)[1:num_classes + 1]
-    return inter.astype(np.float64), pred_n.astype(np.float64), gt_n.astype(np.float64)
+    # One pass: the confusion matrix (rows = ground truth), as metrics.confusion; kept local so
+    # this module (and evaluation.pool) needs numpy only.
+    matrix = np.bincount(gt * size + pred, minlength=size * size).reshape(size, size)
+    chosen = slice(1, num_classes + 1)
+    return (np.diag(matrix)[chosen].astype(np.float64), matrix.sum(0)[chosen].astype(np.float64),
+            matrix.sum(1)[chosen].astype(np.float64))
 
 
 def frame_scores(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> FrameIoU:

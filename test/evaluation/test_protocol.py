@@ -10,6 +10,7 @@ import pytest
 from surg_perception.evaluation.pool import pool
 from surg_perception.evaluation.protocol import (ProtocolAccumulator, ProtocolScores,
                                                  frame_scores, part_frame_iou)
+from surg_perception.errors import ImageFormatError
 from surg_perception.evaluation.report import protocol_table, write_json
 
 NAMES = ("A", "B", "C")
@@ -42,6 +43,8 @@ def test_frame_scores_by_hand() -> None:
     np.testing.assert_array_equal(np.isnan(false_only.class_iou), [True, True, False])
     missed = frame_scores(p3, g3, 3)
     assert missed.iou == 0 and missed.challenge_iou == 0 and missed.class_iou[0] == 0
+    with pytest.raises(ImageFormatError, match="same"):
+        frame_scores(p0, g0[:, :4], 3)
 
 
 def test_dataset_scores_by_hand() -> None:
