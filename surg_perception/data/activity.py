@@ -64,9 +64,8 @@ def label_path(sequence_dir: Path, image_path: Path) -> Path:
     """
     folder = sequence_dir / "vqla" / "label"
     stem = image_path.stem
-    candidates = sorted({folder / f"{stem}.txt", *map(Path, glob.glob(
-        str(folder / f"{glob.escape(stem)}_*.txt")))})
-    found = [p for p in candidates if p.is_file()]
+    candidates = (folder / f"{stem}.txt", *folder.glob(f"{glob.escape(stem)}_*.txt"))
+    found = sorted(p for p in candidates if p.is_file())
     if not found:
         raise DatasetError(f"{folder / f'{stem}.txt'}: activity label file not found (nor "
                            f"{stem}_<suffix>.txt)")
