@@ -176,7 +176,8 @@ def _ratio(total: float, count: int) -> float:
 class ProtocolScores:
     """The protocol for one group of frames: one accumulator per mask row, plus parts.
 
-    ``classes`` is the segmentation vocabulary (index 0 = background).
+    ``classes`` is the segmentation vocabulary (index 0 = background); without classes (the
+    default of callers that do not know them) nothing is scored and the summary is empty.
     """
 
     def __init__(self, classes: Sequence[str]) -> None:
@@ -186,6 +187,8 @@ class ProtocolScores:
 
     def update(self, masks: Mapping[str, np.ndarray], gt: np.ndarray) -> None:
         """One frame: ``masks`` row name (e.g. box-fill off/on) -> predicted class-id mask."""
+        if len(self.classes) < 2:
+            return
         for row, pred in masks.items():
             acc = self.rows.setdefault(row, ProtocolAccumulator(len(self.classes) - 1))
             acc.update(pred, gt)

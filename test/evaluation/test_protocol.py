@@ -120,8 +120,10 @@ def test_part_iou_by_hand() -> None:
     pred = np.array([[1, 1, 1, 2], [0, 0, 0, 0]], np.uint8)
     # shaft I2/U3, wrist I1/U2, claspers missed 0 -> mean over the GT's parts
     assert part_frame_iou(pred, gt) == pytest.approx((2 / 3 + 1 / 2 + 0) / 3)
-    scores = ProtocolScores(("bg", "x"))
+    scores = ProtocolScores(())  # no vocabulary: no type rows, the part hook still works
+    scores.update({"box_fill_on": pred}, gt)
     scores.update_parts(pred, gt)
+    assert set(scores.summary()) == {"part_iou"}
     assert scores.summary()["part_iou"] == pytest.approx((2 / 3 + 1 / 2) / 3)
 
 
