@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fold", type=int, default=None,
                         help="EndoVis 2017 cross-validation fold 0..3 (train on the other folds' "
                              "sequences); overrides train.fold of the training YAML")
+    parser.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                        help="network input size (each divisible by 32); overrides "
+                             "preprocess.input_size of the model YAML and is saved with the model")
 
 
 def _configs(args: argparse.Namespace):
@@ -51,7 +54,15 @@ def _configs(args: argparse.Namespace):
     cfg = load_train_config(train_path)
     if args.fold is not None:
         cfg = dataclasses.replace(cfg, fold=args.fold)
-    return load_spec(model_path), cfg
+    spec = load_spec(model_path)
+    if args.input_size is not None:
+        height, width = args.input_size
+        if height <= 0 or width <= 0 or height % 32 or width % 32:
+            raise ConfigError(f"--input-size {height} {width}: height and width must be positive "
+                              "multiples of 32")
+        spec = dataclasses.replace(spec, preprocess=dataclasses.replace(
+            spec.preprocess, input_size=(height, width)))
+    return spec, cfg
 
 
 def run(args: argparse.Namespace) -> int:
