@@ -97,16 +97,32 @@ class ModelConfig:
         return dict(self.channel_widths)
 
 
+# PreprocessConfig.crop values; the rules are in processing/crop.py.
+CROP_POLICIES = ("endovis17", "black_border", "none")
+
+
 @dataclasses.dataclass(frozen=True)
 class PreprocessConfig:
-    """How a uint8 camera frame becomes the network input."""
+    """How a uint8 camera frame becomes the network input (training and serving alike).
+
+    crop -> reorder channels to ``color_order`` -> antialiased bilinear resize to
+    ``input_size``, rounded to uint8 -> ``(x / 255 - mean) / std``
+    (``processing/crop.py``, ``processing/resize.py``, ``processing/preprocess.py``).
+    """
 
     input_size: tuple[int, int] = (1024, 1280)  # (H, W), each divisible by 32
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # RGB, on [0, 1]
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     color_order: str = "rgb"  # channel order the network was trained on
-    crop_black_border: bool = False  # crop EndoVis's black frame border before resizing
-    border_threshold: int = 10  # a row/column is border if its max intensity is below this
+    # "endovis17": 1920x1080 -> 1280x1024 at (320, 28), other sizes whole (what the EndoVis17
+    # loader does); "black_border": detect the black frame; "none": whole frame.
+    crop: str = "endovis17"
+    border_threshold: int = 10  # black_border: a row/column is border below this intensity
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROP_POLICIES:
+            raise ConfigError(
+                f"preprocess.crop must be one of {CROP_POLICIES}, got {self.crop!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +149,28 @@ class ModelSpec:
 # --------------------------------------------------------------------------- dict <-> dataclass
 
 
+def _upgrade_preprocess(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Map the pre-``crop`` field of old checkpoints/YAML: ``crop_black_border`` (bool).
+
+    ``True`` -> ``"black_border"``. ``False`` -> ``"endovis17"``: such models were trained
+    through the EndoVis17 loader, which always applied that crop, so it is the view they
+    learnt (the old node skipped it: the train/serve skew this field replaces).
+    """
+    data = dict(data)
+    if "crop_black_border" in data:
+        legacy = data.pop("crop_black_border")
+        if "crop" in data:
+            raise ConfigError("preprocess: give crop only (crop_black_border is its old form)")
+        if not isinstance(legacy, bool):
+            raise ConfigError(f"preprocess.crop_black_border: expected bool, got {legacy!r}")
+        data["crop"] = "black_border" if legacy else "endovis17"
+    return data
+
+
+# Class -> function renaming fields that older checkpoints and YAML files still carry.
+_LEGACY_FIELDS = {PreprocessConfig: _upgrade_preprocess}
+
+
 def to_dict(obj: Any) -> Any:
     """Plain dict/list form of a config (YAML- and ``weights_only``-checkpoint-safe)."""
     if dataclasses.is_dataclass(obj):
@@ -147,6 +185,8 @@ def from_dict(cls: type, data: Mapping[str, Any] | None, where: str = "") -> Any
     data = {} if data is None else data
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    if cls in _LEGACY_FIELDS:
+        data = _LEGACY_FIELDS[cls](data)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:

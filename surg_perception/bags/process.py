@@ -56,7 +56,8 @@ def process_bag(src: str | Path, out: str | Path, checkpoint: str | Path, *,
                 progress: bool = True) -> dict[str, Any]:
     """Process ``src`` into ``out``; returns ``{"frames", "counts", "metrics"}``.
 
-    ``overrides`` are node parameters (``{"detection.score_threshold": 0.5}``).
+    ``overrides`` are node parameters (``{"detection.score_threshold": 0.5}``); post-processing
+    not overridden is the checkpoint's ``spec.postprocess``, as in the node and ``evaluate``.
 
     Raises:
         BagError: unreadable/truncated input (after writing what was processed), missing
@@ -112,7 +113,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", action="append", dest="topics",
                         help="image topic to process (repeatable; default: every image topic)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
-    parser.add_argument("--score-threshold", type=float, help="detection score threshold")
+    parser.add_argument("--score-threshold", type=float,
+                        help="detection score threshold (default: the checkpoint's)")
+    parser.add_argument("--nms-threshold", type=float,
+                        help="detection NMS IoU threshold (default: the checkpoint's)")
+    parser.add_argument("--box-fill", action=argparse.BooleanOptionalAction, default=None,
+                        help="fill confident boxes into the mask (default: the checkpoint's)")
     parser.add_argument("--storage", choices=sorted(STORAGES), default="mcap")
     parser.add_argument("--copy-inputs", action="store_true", help="also copy the input topics")
     parser.add_argument("--force", action="store_true", help="replace an existing output")
@@ -121,9 +127,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``surg-perception process-bag``; returns the exit status."""
-    overrides = {}
-    if args.score_threshold is not None:
-        overrides["detection.score_threshold"] = args.score_threshold
+    options = {"detection.score_threshold": args.score_threshold,
+               "detection.nms_threshold": args.nms_threshold,
+               "detection.box_fill": args.box_fill}
+    # Only what the user gave: the rest stays the checkpoint's post-processing.
+    overrides = {name: value for name, value in options.items() if value is not None}
     result = process_bag(args.src, args.out, args.checkpoint, topics=args.topics,
                          device=args.device, overrides=overrides, storage=args.storage,
                          force=args.force, copy_inputs=args.copy_inputs,

@@ -29,7 +29,8 @@ class ClipDataset(Dataset):
         frames: a sequence dataset (EndoVis17Dataset, EndoVis18Dataset, ...).
         length: frames per clip, T >= 1 (T = 1 gives single-frame training).
         stride: frame offset between the starts of successive clips of one sequence.
-        transform: ``transform(clip, generator) -> clip`` (e.g. ``transforms.ClipAugment``).
+        transform: ``transform(clip, generator) -> clip`` (``transforms.Resize`` or
+            ``transforms.train_augmentation(size)``).
         seed: base seed of the per-clip random generator.
 
     Sequences shorter than ``length`` give no clip; their names are in ``skipped``.
@@ -102,7 +103,11 @@ class ClipBatch:
 
 
 def collate_clips(clips: Sequence[Clip]) -> ClipBatch:
-    """Stack clips of equal length and frame size into a :class:`ClipBatch`."""
+    """Stack clips of equal length and frame size into a :class:`ClipBatch`.
+
+    Instance maps are left out: the trainer needs masks, boxes and labels only, and the
+    boxes already are the tight boxes of the (augmented) instances.
+    """
     sizes = {sample.size for clip in clips for sample in clip}
     lengths = {len(clip) for clip in clips}
     if len(sizes) != 1 or len(lengths) != 1:

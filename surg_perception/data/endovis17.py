@@ -40,14 +40,14 @@ from pathlib import Path
 
 import numpy as np
 
-from surg_perception.classes import (ENDOVIS17_CROP_OFFSET, ENDOVIS17_CROP_SIZE,
-                                     ENDOVIS17_CV_FOLDS)
+from surg_perception.classes import ENDOVIS17_CROP_SIZE, ENDOVIS17_CV_FOLDS
 from surg_perception.data.activity import read_activity
 from surg_perception.data.endovis17_names import INSTRUMENT_NAMES, OTHER, instrument_type_id
 from surg_perception.data.io import frame_number, list_frames, read_gray, read_rgb
 from surg_perception.data.sample import (FrameRef, FrameSample, SequenceDataset,
-                                         boxes_from_instances)
+                                         boxes_from_instance_map, instance_map)
 from surg_perception.errors import ConfigError, DatasetError
+from surg_perception.processing.crop import ENDOVIS17_RAW_SIZE, Box, apply_crop, crop_box
 
 # Canonical folder spellings -> type id (``<Name>_labels`` with optional ``Left_``/``Right_``).
 # The loader accepts any variant through :func:`instrument_type`; this table stays for code
@@ -64,7 +64,6 @@ _PART_LUT = np.zeros(256, np.uint8)
 _PART_LUT[list(PART_IDS)] = list(PART_IDS.values())
 TARGETS = ("type", "part", "binary")
 SEQUENCE_RE = re.compile(r"^instrument_dataset_(\d+)$")
-_RAW_SIZE = (1080, 1920)  # (H, W) of the original frames
 
 
 def fold_sequences(fold: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -93,23 +92,23 @@ def instrument_order(folders: Sequence[tuple[Path, int]]) -> list[tuple[Path, in
     return sorted(folders, key=lambda item: (item[1] != OTHER, item[0].name))
 
 
-def crop_raw(array: np.ndarray, path: Path,
-             frame_size: tuple[int, int] | None = ENDOVIS17_CROP_SIZE) -> np.ndarray:
-    """Crop a 1920x1080 frame/mask to 1280x1024 at (320, 28); pass other sizes through.
+def crop_raw(image: np.ndarray, path: Path,
+             frame_size: tuple[int, int] | None = ENDOVIS17_CROP_SIZE,
+             crop: str = "endovis17", border_threshold: int = 10) -> Box:
+    """Check a raw frame's size and return the crop box for it and its masks.
 
-    ``frame_size`` (W, H) is the only other size accepted (None: any size); a frame of
-    another size raises DatasetError naming ``path``.
+    The box is ``processing.crop.crop_box``'s (the predictor's rule, ``crop`` =
+    ``PreprocessConfig.crop``): ``"endovis17"`` crops 1920x1080 to 1280x1024 at (320, 28).
+    Besides 1920x1080, ``frame_size`` (W, H) is the only size accepted (None: any size); a
+    frame of another size raises DatasetError naming ``path``.
     """
-    size = array.shape[:2]
-    if size == _RAW_SIZE:
-        x, y = ENDOVIS17_CROP_OFFSET
-        width, height = ENDOVIS17_CROP_SIZE
-        return array[y:y + height, x:x + width]
-    if frame_size is not None and size != (frame_size[1], frame_size[0]):
+    size = image.shape[:2]
+    if size != ENDOVIS17_RAW_SIZE and frame_size is not None \
+            and size != (frame_size[1], frame_size[0]):
         raise DatasetError(f"{path}: size {size[1]}x{size[0]} is neither 1920x1080 nor "
                            f"{frame_size[0]}x{frame_size[1]}; pass frame_size=(W, H) for "
                            "other data (e.g. synthetic frames)")
-    return array
+    return crop_box(image, crop, border_threshold)
 
 
 def _resolve_sequences(root: Path, sequences: Sequence[int] | None, fold: int | None,
@@ -148,6 +147,8 @@ class EndoVis17Dataset(SequenceDataset):
             None accepts any size (synthetic data written at e.g. 320x256).
         include_other: count "Other" (type 7) as instrument in the binary and part targets
             (default False, the challenge convention; the type target always keeps it).
+        crop, border_threshold: the crop rule (``PreprocessConfig.crop``, default
+            ``"endovis17"``), applied to the frame and its masks by ``processing.crop``.
 
     Samples are :class:`FrameSample` with image ``[1024, 1280, 3]`` for original data.
     """
@@ -156,10 +157,12 @@ class EndoVis17Dataset(SequenceDataset):
                  fold: int | None = None, split: str = "train", target: str = "type",
                  activity: bool | None = None,
                  frame_size: tuple[int, int] | None = ENDOVIS17_CROP_SIZE,
-                 include_other: bool = False) -> None:
+                 include_other: bool = False, crop: str = "endovis17",
+                 border_threshold: int = 10) -> None:
         self.root = Path(root)
         self.frame_size = frame_size
         self.include_other = include_other
+        self.crop, self.border_threshold = crop, border_threshold
         if target not in TARGETS:
             raise ConfigError(f"target {target!r} unknown; use one of {', '.join(TARGETS)}")
         if not self.root.is_dir():
@@ -208,9 +211,10 @@ class EndoVis17Dataset(SequenceDataset):
         return _PART_LUT[gt]
 
     def load(self, ref: FrameRef) -> FrameSample:
-        """Read, crop and label one frame (image [H, W, 3], type/part/binary mask [H, W])."""
+        """Read, crop and label one frame (image [H, W, 3], mask [H, W], instance map)."""
         raw = read_rgb(ref.image_path)
-        image = crop_raw(raw, ref.image_path, self.frame_size)
+        box = crop_raw(raw, ref.image_path, self.frame_size, self.crop, self.border_threshold)
+        image = apply_crop(raw, box)
         mask = np.zeros(image.shape[:2], np.uint8)
         instances = []
         for folder, type_id in self.instruments[ref.sequence]:
@@ -219,11 +223,14 @@ class EndoVis17Dataset(SequenceDataset):
             if gt.shape != raw.shape[:2]:
                 raise DatasetError(f"{path}: mask size {gt.shape[1]}x{gt.shape[0]} != frame "
                                    f"size {raw.shape[1]}x{raw.shape[0]} ({ref.image_path})")
-            gt = crop_raw(gt, path, self.frame_size)
+            gt = apply_crop(gt, box)
             target = self._target_mask(gt, type_id, path)
             mask = np.where(gt > 0, target, mask)
             instances.append((type_id, gt > 0))
-        boxes, labels = boxes_from_instances(instances)
+        # One instance per folder, painted in folder order like the mask; empty ones dropped.
+        boxes, labels, instance_ids = boxes_from_instance_map(
+            *instance_map(instances, mask.shape))
         seq_dir = self.root / ref.sequence
         activity = read_activity(seq_dir, ref.image_path, self.activity)
-        return FrameSample(image, mask, boxes, labels, activity, ref.sequence, ref.frame)
+        return FrameSample(np.ascontiguousarray(image), mask, boxes, labels, activity,
+                           ref.sequence, ref.frame, instance_ids)

@@ -44,8 +44,9 @@ from surg_perception.data.endovis17 import SEQUENCE_RE, TARGETS, crop_raw
 from surg_perception.data.endovis17_names import OTHER
 from surg_perception.data.io import frame_number, list_frames, read_gray, read_rgb
 from surg_perception.data.sample import (FrameRef, FrameSample, SequenceDataset,
-                                         boxes_from_instances)
+                                         boxes_from_instance_map, instance_map)
 from surg_perception.errors import ConfigError, DatasetError
+from surg_perception.processing.crop import apply_crop
 
 TYPE_DIR = "TypeSegmentation"
 PARTS_DIR = "PartsSegmentation"
@@ -116,8 +117,8 @@ class EndoVis17TestDataset(SequenceDataset):
                                        f"frame {frame}")
         return [FrameRef(name, frame_number(f), f) for f in frames]
 
-    def _read_mask(self, path: Path, raw_shape: tuple[int, ...], allowed: Sequence[int]
-                   ) -> np.ndarray:
+    def _read_mask(self, path: Path, raw_shape: tuple[int, ...], allowed: Sequence[int],
+                   box: tuple[int, int, int, int]) -> np.ndarray:
         mask = read_gray(path)
         if mask.shape != raw_shape[:2]:
             raise DatasetError(f"{path}: mask size {mask.shape[1]}x{mask.shape[0]} != frame "
@@ -126,27 +127,32 @@ class EndoVis17TestDataset(SequenceDataset):
         if unexpected.size:
             raise DatasetError(f"{path}: values {unexpected.tolist()} are not in "
                                f"{list(allowed)} (the test release's {path.parent.name})")
-        return crop_raw(mask, path, self.frame_size)
+        return apply_crop(mask, box)
 
-    def _target(self, types: np.ndarray, ref: FrameRef, raw_shape: tuple[int, ...]
-                ) -> np.ndarray:
+    def _target(self, types: np.ndarray, ref: FrameRef, raw_shape: tuple[int, ...],
+                box: tuple[int, int, int, int]) -> np.ndarray:
         if self.target == "type":
             return types
         robotic = (types > 0) if self.include_other else (types > 0) & (types != OTHER)
         if self.target == "binary":
             return robotic.astype(np.uint8)
         path = self.labels / ref.sequence / PARTS_DIR / ref.image_path.name
-        parts = _PART_LUT[self._read_mask(path, raw_shape, [0, *TEST_PART_IDS])]
+        parts = _PART_LUT[self._read_mask(path, raw_shape, [0, *TEST_PART_IDS], box)]
         return np.where(robotic, parts, 0).astype(np.uint8)
 
     def load(self, ref: FrameRef) -> FrameSample:
         """Read, crop and label one test frame (image [H, W, 3], mask [H, W])."""
         raw = read_rgb(ref.image_path)
-        image = crop_raw(raw, ref.image_path, self.frame_size)
+        # The frame decides the crop; its masks are cut with the same box.
+        box = crop_raw(raw, ref.image_path, self.frame_size)
+        image = np.ascontiguousarray(apply_crop(raw, box))
         path = self.labels / ref.sequence / TYPE_DIR / ref.image_path.name
-        types = self._read_mask(path, raw.shape, range(NUM_TYPES + 1))
-        mask = self._target(types, ref, raw.shape)
+        types = self._read_mask(path, raw.shape, range(NUM_TYPES + 1), box)
+        mask = self._target(types, ref, raw.shape, box)
         present = [int(t) for t in np.unique(types) if t > 0]
-        boxes, labels = boxes_from_instances([(t, types == t) for t in present])
+        # No per-instrument masks in this release: one instance per type present.
+        boxes, labels, instances = boxes_from_instance_map(
+            *instance_map([(t, types == t) for t in present], types.shape))
         activity = read_activity(self.root / ref.sequence, ref.image_path, self.activity)
-        return FrameSample(image, mask, boxes, labels, activity, ref.sequence, ref.frame)
+        return FrameSample(image, mask, boxes, labels, activity, ref.sequence, ref.frame,
+                           instances)

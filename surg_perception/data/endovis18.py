@@ -9,7 +9,8 @@ Layout read (``k`` = sequence number)::
 Label PNGs are mapped to class ids by their exact RGB colour (``classes.ENDOVIS18_CLASSES``),
 never through a grey conversion. A colour outside the table is a DatasetError naming the
 file, the colour and how many pixels carry it. EndoVis18 has no instance annotation, so
-samples carry no boxes (``boxes`` is ``[0, 4]``).
+samples carry no boxes (``boxes`` is ``[0, 4]``) and no instance map (``instances`` is None;
+augmentation then moves box corners, see ``geometry.py``).
 """
 
 from __future__ import annotations

@@ -1,14 +1,13 @@
-"""Clip augmentation that keeps images, masks and boxes consistent.
+"""Clip augmentation: every frame of a clip transformed the same way.
 
 Every transform is called as ``transform(clip, generator) -> clip``: it draws its random
 parameters ONCE from ``generator`` and applies them to every frame of the clip, so a clip
-stays a coherent video. Geometry runs through ``torchvision.transforms.v2.functional`` on
-tv_tensors (images bilinear, masks nearest, boxes exactly); boxes are then clipped to the
-image and dropped when narrower or lower than :data:`MIN_BOX_SIZE` pixels. Colour jitter
-touches images only. Sizes are ``(H, W)`` like ``PreprocessConfig.input_size``.
+stays a coherent video (``clips.py`` seeds the generator per clip). Geometric transforms go
+through ``geometry.py`` (boxes re-derived from the moved instance map, or moved corners
+without one); colour transforms touch images only. Sizes are ``(H, W)``.
 
-Boxes follow the geometry of their corners; a crop through a slanted instrument can leave
-a box looser than the visible part of the mask (the usual SSD-augmentation trade-off).
+The default recipe (:func:`train_augmentation`) is geometric + photometric: random resized
+crop, horizontal flip, small rotation, colour jitter and an occasional blur.
 """
 
 from __future__ import annotations
@@ -19,15 +18,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
+from surg_perception.data.geometry import (MIN_BOX_SIZE, CropResizeOp, FlipOp, ResizeOp,
+                                           RotateOp, apply_geometry)
 from surg_perception.data.sample import FrameSample
 from surg_perception.errors import ConfigError, DatasetError
 
-MIN_BOX_SIZE = 1.0  # pixels; thinner boxes have vanished from the image
+__all__ = ["MIN_BOX_SIZE", "ColorJitter", "Compose", "RandomGaussianBlur",
+           "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation", "Resize",
+           "apply_geometry", "train_augmentation"]
 Clip = list[FrameSample]
-_Geometry = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _uniform(generator: torch.Generator, low: float, high: float) -> float:
@@ -42,23 +43,13 @@ def _clip_size(clip: Clip) -> tuple[int, int]:
     return sizes.pop()
 
 
-def apply_geometry(sample: FrameSample, geometry: _Geometry) -> FrameSample:
-    """Apply one v2 geometric op to image, mask and boxes; clip and drop vanished boxes."""
-    height, width = sample.size
-    image = geometry(tv_tensors.Image(torch.from_numpy(sample.image).permute(2, 0, 1)))
-    mask = geometry(tv_tensors.Mask(torch.from_numpy(sample.mask)))
-    boxes = tv_tensors.BoundingBoxes(torch.from_numpy(sample.boxes), format="XYXY",
-                                     canvas_size=(height, width))
-    boxes = F.clamp_bounding_boxes(geometry(boxes)).as_subclass(torch.Tensor)
-    keep = ((boxes[:, 2] - boxes[:, 0]) >= MIN_BOX_SIZE) & ((boxes[:, 3] - boxes[:, 1])
-                                                             >= MIN_BOX_SIZE)
-    return dataclasses.replace(
-        sample,
-        image=image.permute(1, 2, 0).contiguous().numpy(),
-        mask=mask.as_subclass(torch.Tensor).contiguous().numpy(),
-        boxes=boxes[keep].numpy().astype(np.float32),
-        labels=sample.labels[keep.numpy()],
-    )
+def _map_images(clip: Clip, change: Callable[[torch.Tensor], torch.Tensor]) -> Clip:
+    """Apply ``change`` to each frame's image as ``[3, H, W]`` uint8 (masks untouched)."""
+    def one(image: np.ndarray) -> np.ndarray:
+        out = change(torch.from_numpy(image).permute(2, 0, 1))
+        return out.permute(1, 2, 0).contiguous().numpy()
+
+    return [dataclasses.replace(sample, image=one(sample.image)) for sample in clip]
 
 
 class Compose:
@@ -74,13 +65,13 @@ class Compose:
 
 
 class Resize:
-    """Resize every frame to ``size`` = (H, W) (deterministic)."""
+    """Resize every frame to ``size`` = (H, W) (deterministic; the training input path)."""
 
     def __init__(self, size: tuple[int, int]) -> None:
-        self.size = [int(size[0]), int(size[1])]
+        self.op = ResizeOp((int(size[0]), int(size[1])))
 
     def __call__(self, clip: Clip, generator: torch.Generator) -> Clip:
-        return [apply_geometry(s, lambda x: F.resize(x, self.size)) for s in clip]
+        return [apply_geometry(s, self.op) for s in clip]
 
 
 class RandomHorizontalFlip:
@@ -92,7 +83,20 @@ class RandomHorizontalFlip:
     def __call__(self, clip: Clip, generator: torch.Generator) -> Clip:
         if float(torch.rand((), generator=generator)) >= self.p:
             return clip
-        return [apply_geometry(s, F.horizontal_flip) for s in clip]
+        return [apply_geometry(s, FlipOp()) for s in clip]
+
+
+class RandomRotation:
+    """Rotate the whole clip by one angle drawn from ``[-degrees, degrees]`` (fill 0)."""
+
+    def __init__(self, degrees: float = 15.0) -> None:
+        if degrees < 0:
+            raise ConfigError(f"rotation degrees must be >= 0, got {degrees}")
+        self.degrees = degrees
+
+    def __call__(self, clip: Clip, generator: torch.Generator) -> Clip:
+        op = RotateOp(_uniform(generator, -self.degrees, self.degrees))
+        return [apply_geometry(s, op) for s in clip]
 
 
 class RandomResizedCrop:
@@ -102,11 +106,11 @@ class RandomResizedCrop:
     the largest centred window) but draws from the given generator.
     """
 
-    def __init__(self, size: tuple[int, int], scale: tuple[float, float] = (0.5, 1.0),
+    def __init__(self, size: tuple[int, int], scale: tuple[float, float] = (0.35, 1.0),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> None:
         if not (0 < scale[0] <= scale[1] <= 1 and 0 < ratio[0] <= ratio[1]):
             raise ConfigError(f"invalid crop scale {scale} or ratio {ratio}")
-        self.size = [int(size[0]), int(size[1])]
+        self.size = (int(size[0]), int(size[1]))
         self.scale = scale
         self.ratio = ratio
 
@@ -128,9 +132,8 @@ class RandomResizedCrop:
         return (height - h) // 2, (width - w) // 2, h, w
 
     def __call__(self, clip: Clip, generator: torch.Generator) -> Clip:
-        top, left, h, w = self.window(*_clip_size(clip), generator)
-        return [apply_geometry(s, lambda x: F.resized_crop(x, top, left, h, w, self.size))
-                for s in clip]
+        op = CropResizeOp(*self.window(*_clip_size(clip), generator), self.size)
+        return [apply_geometry(s, op) for s in clip]
 
 
 class ColorJitter:
@@ -149,18 +152,38 @@ class ColorJitter:
     def __call__(self, clip: Clip, generator: torch.Generator) -> Clip:
         b, c, s = (_uniform(generator, 1 - v, 1 + v) for v in self.strengths)
         h = _uniform(generator, -self.hue, self.hue)
-
-        def jitter(image: np.ndarray) -> np.ndarray:
-            x = torch.from_numpy(image).permute(2, 0, 1)
-            x = F.adjust_hue(F.adjust_saturation(F.adjust_contrast(
-                F.adjust_brightness(x, b), c), s), h)
-            return x.permute(1, 2, 0).contiguous().numpy()
-
-        return [dataclasses.replace(sample, image=jitter(sample.image)) for sample in clip]
+        return _map_images(clip, lambda x: F.adjust_hue(F.adjust_saturation(
+            F.adjust_contrast(F.adjust_brightness(x, b), c), s), h))
 
 
-def train_augmentation(size: tuple[int, int], scale: tuple[float, float] = (0.5, 1.0),
-                       flip: float = 0.5, jitter: float = 0.2) -> Compose:
-    """Build the default training recipe: random resized crop to ``size`` (H, W), flip, jitter."""
+class RandomGaussianBlur:
+    """With probability ``p``, blur the clip with one sigma drawn from ``sigma`` (defocus)."""
+
+    def __init__(self, p: float = 0.2, sigma: tuple[float, float] = (0.3, 1.5)) -> None:
+        if not (0 <= p <= 1 and 0 < sigma[0] <= sigma[1]):
+            raise ConfigError(f"invalid blur probability {p} or sigma range {sigma}")
+        self.p = p
+        self.sigma = sigma
+
+    def __call__(self, clip: Clip, generator: torch.Generator) -> Clip:
+        if float(torch.rand((), generator=generator)) >= self.p:
+            return clip
+        sigma = _uniform(generator, *self.sigma)
+        kernel = 2 * math.ceil(3 * sigma) + 1  # +-3 sigma holds 99.7 % of the weight
+        return _map_images(clip, lambda x: F.gaussian_blur(x, [kernel, kernel], [sigma, sigma]))
+
+
+def train_augmentation(size: tuple[int, int], scale: tuple[float, float] = (0.35, 1.0),
+                       flip: float = 0.5, degrees: float = 15.0, jitter: float = 0.3,
+                       blur: float = 0.2) -> Compose:
+    """The default training recipe at ``size`` (H, W), every parameter drawn once per clip.
+
+    Random resized crop (area ``scale``), horizontal flip (``flip``), rotation in
+    ``[-degrees, degrees]`` (masks nearest, fill 0), colour jitter of strength ``jitter``
+    (hue ``jitter / 10``) and a Gaussian blur with probability ``blur``. Boxes follow the
+    instance maps. Rotation and blur run at ``size``, after the crop, where they are cheap.
+    """
     return Compose([RandomResizedCrop(size, scale), RandomHorizontalFlip(flip),
-                    ColorJitter(jitter, jitter, jitter, hue=jitter / 10)])
+                    RandomRotation(degrees),
+                    ColorJitter(jitter, jitter, jitter, hue=jitter / 10),
+                    RandomGaussianBlur(blur)])

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import batched_nms
 
@@ -22,6 +21,7 @@ from surg_perception.errors import ConfigError
 from surg_perception.ops.box_ops import decode_boxes
 from surg_perception.processing.box_fill import box_fill, det_to_seg_map
 from surg_perception.processing.preprocess import FrameGeometry
+from surg_perception.processing.resize import resize_mask
 
 
 class Detections(NamedTuple):
@@ -102,9 +102,7 @@ def mask_to_camera(mask: Tensor, geometry: FrameGeometry) -> Tensor:
     Nearest-neighbour on pixel centres ("nearest-exact") into the crop box; pixels outside
     the crop are background (0).
     """
-    crop_h, crop_w = geometry.crop_size
-    if tuple(mask.shape) != (crop_h, crop_w):
-        mask = F.interpolate(mask[None, None], size=(crop_h, crop_w), mode="nearest-exact")[0, 0]
+    mask = resize_mask(mask, geometry.crop_size)  # the targets' convention (processing/resize)
     if not geometry.is_cropped:
         return mask
     x0, y0, x1, y1 = geometry.crop_box

@@ -2,8 +2,13 @@
 
 Everything runs on torch tensors, so the same code serves the CPU tests and the GPU node:
 the uint8 frame is uploaded once and cropped, reordered, resized and normalised on the
-device. The crop (if any) is stretched onto the network input without letterboxing, so a
-point at fraction (u, v) of the network input is at the same fraction of the crop box.
+device. The crop (``processing/crop.py``) is stretched onto the network input without
+letterboxing, so a point at fraction (u, v) of the network input is at the same fraction of
+the crop box. The resize is ``processing/resize.py``'s, the one the training transforms use,
+so a camera frame reaches the network exactly as its dataset copy did in training.
+
+Colour order: dataset samples and training batches are RGB; a camera frame carries its own
+order (``color_order``); :func:`to_network_input` reorders to ``PreprocessConfig.color_order``.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from surg_perception.config import PreprocessConfig
 from surg_perception.errors import ConfigError, ImageFormatError
+from surg_perception.processing.crop import crop_box, find_crop_box  # noqa: F401 (old path)
+from surg_perception.processing.resize import resize_image
 from surg_perception.processing.transfer import PinnedStaging
 
 COLOR_ORDERS = ("rgb", "bgr")
@@ -106,30 +112,6 @@ def frame_to_tensor(
     return frame.to(device, non_blocking=True)
 
 
-def find_crop_box(image: Tensor, threshold: int) -> tuple[int, int, int, int]:
-    """Bounding box of the non-black content of ``image`` ``[H, W, 3]`` uint8.
-
-    A row (column) is border when its brightest channel value stays below ``threshold``;
-    only the outer border is removed. An all-black frame keeps its full size.
-
-    Returns:
-        ``(x0, y0, x1, y1)`` with exclusive ends.
-    """
-    height, width = image.shape[:2]
-    brightness = image.amax(dim=2)
-    rows = (brightness.amax(dim=1) >= threshold).to(torch.uint8)
-    cols = (brightness.amax(dim=0) >= threshold).to(torch.uint8)
-    # argmax returns the first maximum: the first content row/column from each side.
-    # Stacked so that the device is read once.
-    ends = torch.stack(
-        [cols.argmax(), rows.argmax(), cols.flip(0).argmax(), rows.flip(0).argmax(), rows.max()]
-    ).tolist()
-    x0, y0, x1_back, y1_back, any_content = ends
-    if not any_content:
-        return 0, 0, width, height
-    return x0, y0, width - x1_back, height - y1_back
-
-
 def normalize(images: Tensor, cfg: PreprocessConfig) -> Tensor:
     """``[B, 3, H, W]`` float on ``[0, 255]`` -> ``(x / 255 - mean) / std``, in place.
 
@@ -142,25 +124,26 @@ def normalize(images: Tensor, cfg: PreprocessConfig) -> Tensor:
     return images.div_(255.0).sub_(mean).div_(std)
 
 
-def to_network_input(images: Tensor, cfg: PreprocessConfig, color_order: str = "rgb") -> Tensor:
-    """``[B, 3, h, w]`` uint8 in ``color_order`` -> ``[B, 3, H', W']`` float32, normalised.
-
-    Channels are reordered to ``cfg.color_order``, resized bilinearly (no antialiasing, as
-    in training) to ``cfg.input_size`` and normalised with the spec's mean/std.
-    """
+def to_network_order(images: Tensor, cfg: PreprocessConfig, color_order: str = "rgb") -> Tensor:
+    """``[B, 3, h, w]`` with channels in ``color_order`` -> channels in ``cfg.color_order``."""
     check_color_order(color_order)
     if cfg.color_order not in COLOR_ORDERS:
         raise ConfigError(
             f"preprocess.color_order must be one of {COLOR_ORDERS}, got {cfg.color_order!r}"
         )
-    if color_order != cfg.color_order:
-        images = images.flip(1)
-    x = images.float()
-    if tuple(x.shape[-2:]) != tuple(cfg.input_size):
-        x = F.interpolate(
-            x, size=tuple(cfg.input_size), mode="bilinear", align_corners=False, antialias=False
-        )
-    return normalize(x, cfg)
+    return images if color_order == cfg.color_order else images.flip(1)
+
+
+def to_network_input(images: Tensor, cfg: PreprocessConfig, color_order: str = "rgb") -> Tensor:
+    """``[B, 3, h, w]`` uint8 in ``color_order`` -> ``[B, 3, H', W']`` float32, normalised.
+
+    Channels are reordered to ``cfg.color_order``, resized to ``cfg.input_size`` with
+    :func:`~surg_perception.processing.resize.resize_image` (antialiased bilinear, rounded
+    to uint8: the training transforms store exactly that image) and normalised with the
+    spec's mean/std. Frames already at the input size are only normalised.
+    """
+    images = resize_image(to_network_order(images, cfg, color_order), cfg.input_size)
+    return normalize(images.float(), cfg)
 
 
 def preprocess_frame(
@@ -174,15 +157,12 @@ def preprocess_frame(
 
     Args:
         frame: ``[H, W, 3]`` uint8, channels in ``color_order``.
-        cfg: the model spec's preprocessing (input size, mean/std, colour order, border crop).
+        cfg: the model spec's preprocessing (input size, mean/std, colour order, crop).
     """
     check_color_order(color_order)
     image = frame_to_tensor(frame, device, staging)
     height, width = image.shape[:2]
-    if cfg.crop_black_border:
-        crop = find_crop_box(image, cfg.border_threshold)
-    else:
-        crop = (0, 0, width, height)
+    crop = crop_box(image, cfg.crop, cfg.border_threshold)
     x0, y0, x1, y1 = crop
     chw = image[y0:y1, x0:x1].permute(2, 0, 1).unsqueeze(0)
     geometry = FrameGeometry((height, width), crop, tuple(cfg.input_size))

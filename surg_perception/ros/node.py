@@ -11,7 +11,6 @@ surg_perception.ros.node``).
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import sys
 import threading
@@ -45,7 +44,7 @@ from surg_perception.ros.params import (
     read_settings,
     settings_from_values,
 )
-from surg_perception.ros.pipeline import FrameProcessor, load_predictor
+from surg_perception.ros.pipeline import FrameProcessor, load_predictor, resolve_postprocess
 from surg_perception.ros.stats import NodeStats
 from surg_perception.ros.worker import FrameWorker, LatestFrameSlot, PendingFrame
 
@@ -267,13 +266,8 @@ class ApmtlNode(LifecycleNode):
             return
         self._settings = settings
         predictor = processor.predictor
-        try:
-            predictor.postprocess = dataclasses.replace(
-                predictor.postprocess,
-                score_threshold=settings.detection_score_threshold,
-                nms_threshold=settings.detection_nms_threshold,
-                box_fill=settings.detection_box_fill,
-            )
+        try:  # from the checkpoint's values each time: an unset parameter restores them
+            predictor.postprocess = resolve_postprocess(predictor.spec.postprocess, settings)
         except ConfigError as exc:  # e.g. box fill impossible for this model's classes
             self.get_logger().error(f"post-processing unchanged: {exc}")
         if any(p.name == "detection.score_threshold" for p in params) and self._subs:

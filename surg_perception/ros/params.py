@@ -10,6 +10,10 @@ Three kinds of parameter (the kind is stated in every description):
   (``set_parameters`` then ``configure`` again).
 - ``launch``: ``autostart``, used once at start-up; ``read_only``.
 Defaults live here and in ``config/apmtl.yaml`` (kept equal by a test).
+
+Post-processing parameters (``detection.*``) default to :data:`UNSET` / :data:`UNSET_FLAG`:
+the checkpoint's ``spec.postprocess`` value, the one ``evaluate`` measured. A value set by the
+user replaces it; setting the sentinel again returns to the checkpoint's value.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ QOS_PROFILES = ("sensor_data", "reliable", "best_effort")
 DTYPES = ("fp32", "fp16", "bf16")
 BACKENDS = ("torch",)
 OUTPUTS = ("mask", "mask_color", "overlay", "detections", "activity", "scene")
+UNSET = -1.0  # a threshold parameter left at this value means "the checkpoint's value"
+UNSET_FLAG = "checkpoint"  # the same for a switch (detection.box_fill: true | false | this)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +49,7 @@ class ParamSpec:
     description: str
     range: tuple[float, float] | None = None
     choices: tuple[str, ...] = ()
+    unset: Any = None  # sentinel accepted besides ``range``: the checkpoint's value
 
 
 _SPECS = (
@@ -65,9 +72,13 @@ _SPECS = (
               choices=QOS_PROFILES),
     ParamSpec("output.qos_depth", 5, CONFIGURE, "output history depth", (1, 1000)),
     *(ParamSpec(f"publish.{name}", True, CONFIGURE, f"publish ~/{name}") for name in OUTPUTS),
-    ParamSpec("detection.score_threshold", 0.3, LIVE, "minimum detection score", (0.0, 1.0)),
-    ParamSpec("detection.nms_threshold", 0.45, LIVE, "NMS IoU threshold", (0.0, 1.0)),
-    ParamSpec("detection.box_fill", True, LIVE, "fill confident boxes into the mask"),
+    ParamSpec("detection.score_threshold", UNSET, LIVE,
+              "minimum detection score; -1 = the checkpoint's", (0.0, 1.0), unset=UNSET),
+    ParamSpec("detection.nms_threshold", UNSET, LIVE,
+              "NMS IoU threshold; -1 = the checkpoint's", (0.0, 1.0), unset=UNSET),
+    ParamSpec("detection.box_fill", UNSET_FLAG, LIVE,
+              "fill confident boxes into the mask: true | false | checkpoint (its value)",
+              unset=UNSET_FLAG),
     ParamSpec("overlay.alpha", 0.5, LIVE, "colour-mask weight in the overlay", (0.0, 1.0)),
     ParamSpec("overlay.draw_labels", True, LIVE, "class names, scores and activity text"),
     ParamSpec("overlay.show_fps", True, LIVE, "frame rate text"),
@@ -107,9 +118,9 @@ class NodeSettings:
     publish_detections: bool
     publish_activity: bool
     publish_scene: bool
-    detection_score_threshold: float
-    detection_nms_threshold: float
-    detection_box_fill: bool
+    detection_score_threshold: float  # UNSET: the checkpoint's
+    detection_nms_threshold: float  # UNSET: the checkpoint's
+    detection_box_fill: bool | str  # UNSET_FLAG: the checkpoint's
     overlay_alpha: float
     overlay_draw_labels: bool
     overlay_show_fps: bool
@@ -134,10 +145,15 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     text = f"[{spec.kind}] {spec.description}"
     if spec.choices:
         text += f"; one of {', '.join(spec.choices)}"
-    desc = ParameterDescriptor(description=text, read_only=spec.kind == LAUNCH)
+    # A switch with a "checkpoint" sentinel holds a bool or that string.
+    dynamic = isinstance(spec.unset, str)
+    desc = ParameterDescriptor(description=text, read_only=spec.kind == LAUNCH,
+                               dynamic_typing=dynamic)
     if spec.range is not None and isinstance(spec.default, float):
+        # ROS ranges are intervals: include the sentinel; check_settings rejects the gap.
+        low = spec.range[0] if spec.unset is None else min(spec.unset, spec.range[0])
         desc.floating_point_range = [FloatingPointRange(
-            from_value=float(spec.range[0]), to_value=float(spec.range[1]), step=0.0)]
+            from_value=float(low), to_value=float(spec.range[1]), step=0.0)]
     elif spec.range is not None:
         desc.integer_range = [IntegerRange(
             from_value=int(spec.range[0]), to_value=int(spec.range[1]), step=1)]
@@ -167,12 +183,17 @@ def check_settings(settings: NodeSettings) -> None:
     """Raise :class:`ConfigError` naming the first invalid value and the valid ones."""
     for name, spec in SPECS.items():
         value = getattr(settings, field_name(name))
+        if spec.unset is not None and value == spec.unset:
+            continue
         if spec.choices and value not in spec.choices:
             raise ConfigError(
                 f"parameter {name}={value!r} is invalid; use one of {list(spec.choices)}")
+        unset = "" if spec.unset is None else f" or {spec.unset!r} (the checkpoint's value)"
         if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
-            raise ConfigError(
-                f"parameter {name}={value!r} is outside [{spec.range[0]}, {spec.range[1]}]")
+            raise ConfigError(f"parameter {name}={value!r} is outside "
+                              f"[{spec.range[0]}, {spec.range[1]}]{unset}")
+        if isinstance(spec.unset, str) and not isinstance(value, bool):
+            raise ConfigError(f"parameter {name}={value!r} is invalid; use true, false{unset}")
     if not settings.input_image_topic and not settings.input_compressed_topic:
         raise ConfigError("both input.image_topic and input.compressed_topic are empty; set one")
 

@@ -14,13 +14,13 @@ import cv2
 import numpy as np
 import torch
 
-from surg_perception.config import ModelSpec
+from surg_perception.config import ModelSpec, PostprocessConfig
 from surg_perception.errors import ConfigError
 from surg_perception.predictor import FrameResult, Predictor
 from surg_perception.ros import messages
 from surg_perception.ros.conversions import compressed_to_numpy, image_to_numpy, numpy_to_image
 from surg_perception.ros.overlay import OverlayOptions, render_overlay
-from surg_perception.ros.params import NodeSettings
+from surg_perception.ros.params import UNSET, UNSET_FLAG, NodeSettings
 from surg_perception.ros.worker import FrameKey, PendingFrame, is_duplicate, reset_reason
 
 
@@ -38,8 +38,25 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def resolve_postprocess(checkpoint: PostprocessConfig,
+                        settings: NodeSettings) -> PostprocessConfig:
+    """The checkpoint's post-processing with the ``detection.*`` parameters the user set.
+
+    A parameter at its sentinel (``params.UNSET`` / ``UNSET_FLAG``, the defaults) keeps the
+    checkpoint's value, so the node, process-bag and ``evaluate`` decode alike by default.
+    """
+    changes: dict[str, Any] = {}
+    if settings.detection_score_threshold != UNSET:
+        changes["score_threshold"] = settings.detection_score_threshold
+    if settings.detection_nms_threshold != UNSET:
+        changes["nms_threshold"] = settings.detection_nms_threshold
+    if settings.detection_box_fill != UNSET_FLAG:
+        changes["box_fill"] = bool(settings.detection_box_fill)
+    return dataclasses.replace(checkpoint, **changes)
+
+
 def load_predictor(settings: NodeSettings) -> Predictor:
-    """Load the checkpoint, apply memory overrides and thresholds, warm up."""
+    """Load the checkpoint, apply memory overrides and set thresholds, warm up."""
     from surg_perception.checkpoint import check_state_dict, load_model
     from surg_perception.models.registry import build_model
 
@@ -55,12 +72,7 @@ def load_predictor(settings: NodeSettings) -> Predictor:
         rebuilt.load_state_dict(model.state_dict())
         model = rebuilt
     predictor = Predictor(model, spec, device=device, dtype=settings.model_dtype)
-    predictor.postprocess = dataclasses.replace(
-        spec.postprocess,
-        score_threshold=settings.detection_score_threshold,
-        nms_threshold=settings.detection_nms_threshold,
-        box_fill=settings.detection_box_fill,
-    )
+    predictor.postprocess = resolve_postprocess(spec.postprocess, settings)
     if settings.model_warmup_steps:
         predictor.warmup(*spec.preprocess.input_size, steps=settings.model_warmup_steps)
     return predictor
@@ -175,14 +187,16 @@ class FrameProcessor:
         """``model.has_detection`` / ``has_activity`` (the model contract; True if absent)."""
         return bool(getattr(self.predictor.model, head, True))
 
-    def label_infos(self, header: Any, settings: NodeSettings) -> dict[str, Any]:
+    def label_infos(self, header: Any, settings: NodeSettings | None = None) -> dict[str, Any]:
         """LabelInfo of every head: segmentation, detection, activity.
 
         A head the loaded model lacks (EndoARSS: detection) gets a LabelInfo with an empty
-        ``class_map``, which tells subscribers the head is absent rather than late.
+        ``class_map``, which tells subscribers the head is absent rather than late. The
+        detection threshold is the one in effect (``predictor.postprocess``: the checkpoint's
+        unless a parameter overrides it), so ``settings`` is not needed any more.
         """
         cfg = self.predictor.spec.model
-        threshold = settings.detection_score_threshold
+        threshold = self.predictor.postprocess.score_threshold
         det = cfg.det_classes if self._has("has_detection") else ()
         act = cfg.activity_classes if self._has("has_activity") else ()
         infos = messages.label_infos(header, cfg.seg_classes, det, act, threshold)

@@ -1,7 +1,10 @@
 """A collated clip batch -> per-frame network inputs and loss targets on the device.
 
-Normalisation goes through ``processing.preprocess.to_network_input``, the function the
-predictor uses, so training and serving see identically prepared images.
+The clip transform has already cropped (the spec's crop rule, in the loader) and resized
+(``processing.resize``) the frames; normalisation goes through
+``processing.preprocess.to_network_input``, the function the predictor uses, so training and
+serving give the network bit-identical inputs for the same camera frame (test/processing/
+test_train_serve.py).
 """
 
 from __future__ import annotations

@@ -29,11 +29,18 @@ def mask_target(spec: ModelSpec) -> str:
 
 
 def build_clips(root: str | Path, spec: ModelSpec, cfg: TrainConfig) -> ClipDataset:
-    """Clips of ``cfg.clip_length`` frames at the network input size."""
+    """Clips of ``cfg.clip_length`` frames at the network input size.
+
+    ``Resize`` stores each frame as ``processing.resize.resize_image`` makes it, which is what
+    the predictor feeds the network for the same camera frame; with ``cfg.augment`` the
+    geometric + photometric recipe of ``transforms.train_augmentation`` runs instead.
+    """
     kwargs = {} if cfg.fold is None else {"fold": cfg.fold, "split": "train"}
-    # frame_size=None: frames of any size are accepted (1920x1080 still gets the EndoVis
-    # crop) because every frame is resized to the network input anyway.
-    frames = EndoVis17Dataset(root, target=mask_target(spec), frame_size=None, **kwargs)
+    # frame_size=None: frames of any size are accepted because every frame is resized to
+    # the network input anyway; the crop is the spec's, the rule the predictor applies.
+    pre = spec.preprocess
+    frames = EndoVis17Dataset(root, target=mask_target(spec), frame_size=None, crop=pre.crop,
+                              border_threshold=pre.border_threshold, **kwargs)
     size = tuple(spec.preprocess.input_size)
     transform = train_augmentation(size) if cfg.augment else Resize(size)
     return ClipDataset(frames, cfg.clip_length, cfg.clip_stride, transform, seed=cfg.seed)

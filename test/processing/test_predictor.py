@@ -93,7 +93,7 @@ def test_live_postprocess_replacement(predictor, random_frame):
 
 def test_black_border_crop_maps_back(tiny_model, tiny_spec, random_frame):
     spec = dataclasses.replace(
-        tiny_spec, preprocess=dataclasses.replace(tiny_spec.preprocess, crop_black_border=True)
+        tiny_spec, preprocess=dataclasses.replace(tiny_spec.preprocess, crop="black_border")
     )
     frame = np.zeros((101, 157, 3), dtype=np.uint8)
     frame[10:90, 20:140] = random_frame(80, 120) | 64  # content brighter than the threshold

@@ -45,20 +45,32 @@ def test_bgr_network_receives_bgr_channels():
     torch.testing.assert_close(x[0, :, 0, 0], torch.tensor([0.2, 0.0, 1.0]))
 
 
-def test_resize_is_bilinear_without_antialias():
+def test_resize_is_bilinear_rounded_to_uint8():
     frame = np.zeros((2, 2, 3), dtype=np.uint8)
     frame[:, 1] = 255  # left column black, right column white
     cfg = PreprocessConfig(input_size=(2, 4), mean=(0, 0, 0), std=(1, 1, 1))
     x, _ = preprocess_frame(frame, cfg)
-    # align_corners=False: output x centres map to 0.25 * (2j + 1) - 0.5 in the source.
-    torch.testing.assert_close(x[0, 0, 0], torch.tensor([0.0, 0.25, 0.75, 1.0]))
+    # align_corners=False: output x centres map to 0.25 * (2j + 1) - 0.5 in the source;
+    # 63.75 and 191.25 are rounded to uint8 like the training frames.
+    torch.testing.assert_close(x[0, 0, 0], torch.tensor([0.0, 64.0, 191.0, 255.0]) / 255)
+
+
+def test_raw_endovis_frame_is_cropped_by_default():
+    frame = np.zeros((1080, 1920, 3), dtype=np.uint8)
+    frame[28:1052, 320:1600] = 90  # the 1280x1024 view, black bars around it
+    x, geometry = preprocess_frame(frame, PreprocessConfig(input_size=(32, 40)))
+    assert geometry.crop_box == (320, 28, 1600, 1052)
+    expected = torch.tensor((90 / 255 - CFG.mean[0]) / CFG.std[0])
+    torch.testing.assert_close(x[0, 0], expected.expand(32, 40), atol=1e-6, rtol=0)
+    _, whole = preprocess_frame(frame, PreprocessConfig(input_size=(32, 40), crop="none"))
+    assert not whole.is_cropped
 
 
 def test_black_border_crop_box_and_geometry():
     frame = np.zeros((101, 157, 3), dtype=np.uint8)
     frame[7:90, 12:150] = 120
     frame[50, 30] = (0, 0, 5)  # dark pixel inside the content: not a border
-    cfg = PreprocessConfig(input_size=(32, 64), crop_black_border=True, border_threshold=10)
+    cfg = PreprocessConfig(input_size=(32, 64), crop="black_border", border_threshold=10)
     x, geometry = preprocess_frame(frame, cfg)
     assert geometry.crop_box == (12, 7, 150, 90)
     assert geometry.crop_size == (83, 138) and geometry.is_cropped

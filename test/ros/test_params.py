@@ -1,23 +1,29 @@
 """Parameter declarations, defaults file, validation and the set-parameters rules."""
 
+import dataclasses
+
 import pytest
 import rclpy
 import yaml
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 
+from surg_perception.config import PostprocessConfig
 from surg_perception.errors import ConfigError
 from surg_perception.ros.params import (
     CONFIGURE,
     LAUNCH,
     LIVE,
     SPECS,
+    UNSET,
+    UNSET_FLAG,
     check_update,
     descriptor,
     latched_qos,
     qos_profile,
     settings_from_values,
 )
+from surg_perception.ros.pipeline import resolve_postprocess
 
 DEFAULTS = {name: spec.default for name, spec in SPECS.items()}
 
@@ -40,7 +46,29 @@ def test_yaml_defaults_match_the_declarations(repo_root):
 def test_defaults_are_valid_and_flattened():
     settings = settings_from_values({})
     assert settings.model_device == "auto" and settings.input_qos == "sensor_data"
-    assert settings.publishes("overlay") and settings.detection_score_threshold == 0.3
+    assert settings.publishes("overlay") and settings.detection_score_threshold == UNSET
+    assert settings.detection_nms_threshold == UNSET and settings.detection_box_fill == UNSET_FLAG
+
+
+def test_unset_detection_parameters_keep_the_checkpoint_values():
+    checkpoint = PostprocessConfig(score_threshold=0.05, nms_threshold=0.3, top_k=17,
+                                   max_detections=9, box_fill=False, box_fill_threshold=0.7)
+    assert resolve_postprocess(checkpoint, settings_from_values({})) == checkpoint
+    chosen = settings_from_values({"detection.score_threshold": 0.0,
+                                   "detection.nms_threshold": 0.6, "detection.box_fill": True})
+    assert resolve_postprocess(checkpoint, chosen) == dataclasses.replace(
+        checkpoint, score_threshold=0.0, nms_threshold=0.6, box_fill=True)
+    assert resolve_postprocess(checkpoint, settings_from_values(
+        {"detection.box_fill": False})).box_fill is False
+
+
+@pytest.mark.parametrize("name, value", [
+    ("detection.score_threshold", -0.5), ("detection.nms_threshold", -2.0),
+    ("detection.box_fill", "yes"), ("detection.box_fill", 1),
+])
+def test_only_the_sentinel_is_accepted_outside_the_range(name, value):
+    with pytest.raises(ConfigError, match="checkpoint"):
+        settings_from_values({name: value})
 
 
 @pytest.mark.parametrize("name, value, match", [
@@ -79,6 +107,8 @@ def test_descriptors_state_kind_range_and_read_only():
     assert descriptor(SPECS["autostart"]).read_only
     assert not descriptor(SPECS["model.checkpoint"]).read_only  # fixable after a failure
     assert "one of" in descriptor(SPECS["input.qos"]).description
+    assert score.floating_point_range[0].from_value == UNSET  # ROS lets the sentinel through
+    assert descriptor(SPECS["detection.box_fill"]).dynamic_typing  # bool or "checkpoint"
 
 
 def test_qos_profiles():
@@ -99,9 +129,18 @@ def test_node_declares_and_guards_parameters():
     rclpy.init(context=context)
     try:
         node = ApmtlNode(context=context, parameter_overrides=[
-            Parameter("detection.score_threshold", value=0.25)])
+            Parameter("detection.score_threshold", value=0.25),
+            Parameter("detection.box_fill", value=False)])
         try:
             assert node.get_parameter("detection.score_threshold").value == 0.25
+            assert node.get_parameter("detection.box_fill").value is False
+            for name, value, ok in (("detection.box_fill", UNSET_FLAG, True),
+                                    ("detection.box_fill", True, True),
+                                    ("detection.box_fill", "on", False),
+                                    ("detection.score_threshold", UNSET, True),
+                                    ("detection.score_threshold", -0.5, False)):
+                result = node.set_parameters([Parameter(name, value=value)])[0]
+                assert result.successful == ok, (name, value, result.reason)
             assert node.describe_parameter("memory.tau").integer_range[0].to_value == 64
             results = node.set_parameters([Parameter("input.qos", value="fast")])
             assert not results[0].successful and "sensor_data" in results[0].reason
