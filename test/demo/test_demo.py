@@ -31,6 +31,14 @@ def test_demo_runs_end_to_end(tmp_path, repo_root):
                   "/apmtl_node/label_info/segmentation", "/jhu_daVinci/left/image_raw"):
         assert counts.get(topic, 0) > 0, f"nothing recorded on {topic}: {counts}"
     assert counts["/apmtl_node/scene"] == summary["frames_out"]
+    # scored on exactly the frames the node answered, against the held-out video's truth
+    scores = summary["scores"]
+    assert scores["frames"] == 16 and scores["frames_scored"] == summary["frames_out"]
+    assert summary["video"]["seed"] != summary["train_set"]["seed"]
+    for key in ("binary_dice", "type_dice", "type_iou", "map50", "activity_accuracy"):
+        assert scores[key] is None or 0.0 <= scores[key] <= 1.0, (key, scores)
+    assert scores["binary_dice"] is not None  # every synthetic frame shows an instrument
+    assert "binary Dice" in proc.stdout and "mAP@0.5" in proc.stdout
     # a second run reuses the cached model instead of training again
     again = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0 and "using cached demo model" in again.stdout
