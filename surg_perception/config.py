@@ -123,14 +123,22 @@ class PreprocessConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PostprocessConfig:
-    """Detection decoding and box-fill; every field may change live in the node."""
+    """Detection decoding, instance typing and box-fill; every field may change live in the node.
+
+    Fields added after the first checkpoints (``instance_typing``, ``instance_cover``) take
+    their defaults when an old spec dict lacks them.
+    """
 
     score_threshold: float = 0.3
     nms_threshold: float = 0.45
     top_k: int = 200  # candidates per class before NMS
     max_detections: int = 50
+    # One type per predicted instrument (processing/instance_typing.py), before box-fill.
+    instance_typing: bool = True
+    instance_cover: float = 0.5  # share of an instrument a confident box must hold to type it
     box_fill: bool = True
-    box_fill_threshold: float = 0.5  # boxes at or above this confidence fill their pixels
+    # Boxes at or above this confidence fill their pixels and may decide an instrument's type.
+    box_fill_threshold: float = 0.5
 
 
 @dataclasses.dataclass(frozen=True)

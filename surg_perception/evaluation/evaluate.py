@@ -1,8 +1,10 @@
 """Run a checkpoint over a dataset through the shared :class:`Predictor` and score it.
 
-The predictor runs with box-fill off; the "on" row applies ``processing.box_fill`` to the
-same camera-space mask and detections, which is exactly what the predictor does with
-box-fill on. So the two rows cost one network pass and measure what the node publishes.
+The predictor runs with instance typing and box-fill off; the other rows apply
+``processing.instance_typing`` and/or ``processing.box_fill`` to the same camera-space mask
+and detections, in the predictor's order (typing, then box-fill). So the rows cost one network
+pass and measure what the node publishes with each switch; ``instance_typing_box_fill_on`` is
+the default output.
 Each sequence is one stream: the memory is reset at its first frame.
 """
 
@@ -20,8 +22,11 @@ from surg_perception.evaluation.metrics import (DetectionMAP, activity_scores,
                                                 hausdorff_distance, nanmean, segmentation_scores)
 from surg_perception.predictor import Predictor
 from surg_perception.processing.box_fill import box_fill, det_to_seg_map
+from surg_perception.processing.instance_typing import instance_typing, typing_classes
 
 FILL_ROWS = ("box_fill_off", "box_fill_on")
+TYPING_ROWS = ("instance_typing_on", "instance_typing_box_fill_on")  # typing, then box-fill
+ROWS = FILL_ROWS + TYPING_ROWS
 SEG_KEYS = ("binary_dice", "binary_iou", "type_dice", "type_iou")
 Transform = Callable[[np.ndarray, int], np.ndarray]  # (image, frame index) -> image
 
@@ -34,7 +39,7 @@ class _Scores:
     """
 
     def __init__(self, detection: bool = True) -> None:
-        self.seg = {row: {k: [] for k in SEG_KEYS} for row in FILL_ROWS}
+        self.seg = {row: {k: [] for k in SEG_KEYS} for row in ROWS}
         self.hausdorff: list[float] = []
         self.det = DetectionMAP() if detection else None
         self.activity_pred: list[int] = []
@@ -53,26 +58,42 @@ class _Scores:
         return out
 
 
-def _filled(predictor: Predictor, result) -> np.ndarray:
-    """The mask the predictor would publish with box-fill on."""
+def _filled(predictor: Predictor, result, mask: np.ndarray) -> np.ndarray:
+    """``mask`` as the predictor would publish it with box-fill on."""
     cfg = predictor.spec.model
     if not (cfg.detection.enabled and cfg.det_classes) or len(result.scores) == 0:
-        return result.mask
+        return mask
     mapping = det_to_seg_map(tuple(cfg.det_classes), tuple(cfg.seg_classes))
-    filled = box_fill(torch.from_numpy(result.mask), torch.from_numpy(result.boxes),
+    filled = box_fill(torch.from_numpy(mask), torch.from_numpy(result.boxes),
                       torch.from_numpy(result.scores), torch.from_numpy(result.labels), mapping,
                       predictor.spec.postprocess.box_fill_threshold)
     return filled.numpy()
 
 
-def _score_frame(groups: list[_Scores], sample, result, filled: np.ndarray,
+def _typed(predictor: Predictor, result) -> np.ndarray:
+    """The mask the predictor would publish with instance typing on (box-fill off)."""
+    cfg, post = predictor.spec.model, predictor.spec.postprocess
+    classes = typing_classes(tuple(cfg.seg_classes), tuple(cfg.det_classes))
+    return instance_typing(torch.from_numpy(result.mask), classes,
+                           torch.from_numpy(result.boxes), torch.from_numpy(result.scores),
+                           torch.from_numpy(result.labels), post.box_fill_threshold,
+                           post.instance_cover).numpy()
+
+
+def _row_masks(predictor: Predictor, result) -> dict[str, np.ndarray]:
+    typed = _typed(predictor, result)
+    return {"box_fill_off": result.mask, "box_fill_on": _filled(predictor, result, result.mask),
+            "instance_typing_on": typed,
+            "instance_typing_box_fill_on": _filled(predictor, result, typed)}
+
+
+def _score_frame(groups: list[_Scores], sample, result, masks: dict[str, np.ndarray],
                  num_classes: int) -> None:
-    masks = {"box_fill_off": result.mask, "box_fill_on": filled}
     scores = {row: segmentation_scores(m, sample.mask, num_classes) for row, m in masks.items()}
     distance = hausdorff_distance(result.mask > 0, sample.mask > 0)
     for group in groups:
         group.frames += 1
-        for row in FILL_ROWS:
+        for row in ROWS:
             for key in SEG_KEYS:
                 group.seg[row][key].append(scores[row][key])
         group.hausdorff.append(distance)
@@ -89,7 +110,8 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
     """Score ``predictor`` on every sequence of ``dataset``.
 
     Args:
-        predictor: the shared stream predictor (its box-fill switch is turned off here).
+        predictor: the shared stream predictor (its typing and box-fill switches are turned
+            off here; the rows re-apply them).
         dataset: frames with ground truth (masks at the frame's resolution).
         transform: applied to each RGB frame before inference (e.g. a corruption).
         max_frames: frames per sequence (the first ones); None = all.
@@ -97,13 +119,15 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
 
     Returns:
         ``{"overall": {...}, "sequences": {name: {...}}, "timing": {...}}`` where each
-        score dict has ``frames``, ``box_fill_off``/``box_fill_on`` rows (Dice, IoU,
-        Hausdorff), ``map50`` (NaN without a detection head) and, with an activity head,
+        score dict has ``frames``, rows :data:`ROWS` (Dice, IoU, Hausdorff; box-fill off/on,
+        instance typing alone and with box-fill), ``map50`` (NaN without a detection head)
+        and, with an activity head,
         ``activity_accuracy``/``_f1``.
     """
     from tqdm import tqdm
 
-    predictor.postprocess = dataclasses.replace(predictor.postprocess, box_fill=False)
+    predictor.postprocess = dataclasses.replace(predictor.postprocess, box_fill=False,
+                                                instance_typing=False)
     num_classes = len(predictor.spec.model.seg_classes)
     num_activities = max(1, len(predictor.spec.model.activity_classes))
     detection = bool(getattr(predictor.model, "has_detection", True))
@@ -120,7 +144,7 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
                 result = predictor.step(image)
                 timings.append(result.timings_ms)
                 _score_frame([overall, sequences[name]], sample, result,
-                             _filled(predictor, result), num_classes)
+                             _row_masks(predictor, result), num_classes)
                 bar.update(1)
     return {"overall": overall.summary(num_activities),
             "sequences": {k: v.summary(num_activities) for k, v in sequences.items()},
