@@ -62,21 +62,19 @@ def _span(start: float, end: float, size: int) -> tuple[int, int]:
     return (min(max(math.ceil(start - 0.5), 0), size), min(max(math.ceil(end - 0.5), 0), size))
 
 
-def _majority(mask: np.ndarray, components: np.ndarray, count: int,
-              type_ids: Sequence[int]) -> np.ndarray:
-    """``[count]`` most frequent type per component (index 0, no component, gets 0)."""
-    votes = np.bincount(components.ravel() * 256 + mask.ravel(), minlength=count * 256)
-    votes = votes.reshape(count, 256)
-    keep = np.zeros(256, bool)
-    keep[list(type_ids)] = True
-    votes[:, ~keep] = 0
+def _majority(types: np.ndarray, members: np.ndarray, count: int) -> np.ndarray:
+    """``[count]`` most frequent type per component, from the foreground pixels' type and
+    component id (index 0, no component, gets 0)."""
+    votes = np.bincount(members * 256 + types, minlength=count * 256).reshape(count, 256)
     return votes.argmax(axis=1)
 
 
-def _box_decisions(components: np.ndarray, count: int, boxes: np.ndarray, scores: np.ndarray,
-                   classes: Sequence[int | None], cover: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per component: the type set by the best covering box, and whether one did."""
-    sizes = np.bincount(components.ravel(), minlength=count)
+def _box_decisions(components: np.ndarray, sizes: np.ndarray, boxes: np.ndarray,
+                   scores: np.ndarray, classes: Sequence[int | None], cover: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per component (``sizes``: its pixel count): the type set by the best covering box,
+    and whether one did."""
+    count = len(sizes)
     best = np.full(count, -np.inf)
     decided = np.zeros(count, np.int64)
     height, width = components.shape
@@ -108,17 +106,23 @@ def instance_typing(mask: Tensor, classes: TypingClasses, boxes: Tensor | None =
         return mask.clone()
     # Connected components need OpenCV on the host: one download of the uint8 mask.
     host = mask.cpu().numpy()
-    typed = np.isin(host, classes.type_ids).astype(np.uint8)
-    count, components = cv2.connectedComponents(typed, connectivity=8, ltype=cv2.CV_32S)
+    is_type = np.zeros(256, np.uint8)
+    is_type[list(classes.type_ids)] = 1
+    count, components = cv2.connectedComponents(is_type[host], connectivity=8,
+                                                ltype=cv2.CV_32S)
     if count <= 1:
         return mask.clone()
-    types = _majority(host, components, count, classes.type_ids)
+    foreground = np.flatnonzero(components)  # only instrument pixels vote and change
+    members = components.ravel()[foreground]
+    types = _majority(host.ravel()[foreground].astype(np.int64), members, count)
     if boxes is not None and len(boxes):
         keep = (scores >= threshold).cpu().numpy()
         label_list = labels.cpu().numpy()[keep].tolist()
         seg_ids = [classes.det_to_seg[label - 1] for label in label_list]
-        decided, by_box = _box_decisions(components, count, boxes.cpu().numpy()[keep],
+        sizes = np.bincount(members, minlength=count)
+        decided, by_box = _box_decisions(components, sizes, boxes.cpu().numpy()[keep],
                                          scores.cpu().numpy()[keep], seg_ids, cover)
         types = np.where(by_box, decided, types)
-    out = np.where(components > 0, types.astype(np.uint8)[components], host)
+    out = host.copy()
+    out.ravel()[foreground] = types.astype(np.uint8)[members]
     return torch.from_numpy(out).to(mask.device)

@@ -50,6 +50,23 @@ def test_a_confident_box_covering_an_instrument_decides_its_type():
     assert set(low[5:10, 0:30].unique().tolist()) == {2}
 
 
+def test_touching_instruments_are_one_component_that_box_fill_splits_again():
+    from surg_perception.processing.box_fill import box_fill, det_to_seg_map
+
+    mask = torch.zeros(20, 40, dtype=torch.uint8)
+    mask[5:15, 0:20] = 3  # instrument A (type 3) ...
+    mask[5:15, 20:40] = 4  # ... touching instrument B (type 4): one component
+    mask[5:15, 18:22] = 4
+    boxes = torch.tensor([[0.0, 5.0, 19.0, 15.0], [21.0, 5.0, 40.0, 15.0]])  # 190 px each
+    scores, labels = torch.tensor([0.9, 0.8]), torch.tensor([3, 4])
+    typed = instance_typing(mask, TYPES, boxes, scores, labels)
+    # Neither box holds half of the 400 pixels: the majority (220 px of type 4) types it all.
+    assert typed[5:15].unique().tolist() == [4]
+    mapping = det_to_seg_map(ENDOVIS17_INSTRUMENT_TYPES[1:], ENDOVIS17_INSTRUMENT_TYPES)
+    split = box_fill(typed, boxes, scores, labels, mapping, 0.5)
+    assert split[5:15, 0:19].unique().tolist() == [3] and split[5:15, 19:].unique().tolist() == [4]
+
+
 def test_masks_without_instrument_types_are_left_alone():
     names = tuple(name for name, _ in ENDOVIS18_CLASSES)  # parts and organs, not types
     parts = typing_classes(names, ())
