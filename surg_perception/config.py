@@ -52,13 +52,13 @@ class DetectionConfig:
     max_scales: tuple[float, ...] = (0.15, 0.33, 0.51, 0.69, 0.87, 1.05)
     aspect_ratios: tuple[tuple[float, ...], ...] = (
         (2.0,), (2.0, 3.0), (2.0, 3.0), (2.0, 3.0), (2.0,), (2.0,))
+    variances: tuple[float, float] = (0.1, 0.2)
+    clip_priors: bool = True
     # Per map, (w, h) prior shapes chosen for the data's boxes, appended to the SSD shapes of
     # each cell (`surg-perception model-info CONFIG --prior-coverage DATA --suggest`).
     # Empty = SSD shapes only; otherwise one (possibly empty) list per map.
     extra_shapes: tuple[tuple[tuple[float, float], ...], ...] = ()
-    scale_reference: float = 1.0
-    variances: tuple[float, float] = (0.1, 0.2)
-    clip_priors: bool = True
+    scale_reference: float = 1.0  # unit of the scales and shapes (see the docstring)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,19 +126,20 @@ class PostprocessConfig:
     """Detection decoding, instance typing and box-fill; every field may change live in the node.
 
     Fields added after the first checkpoints (``instance_typing``, ``instance_cover``) take
-    their defaults when an old spec dict lacks them.
+    their defaults when an old spec dict lacks them; the node's ROS parameters do not cover
+    them yet (they come from the checkpoint).
     """
 
     score_threshold: float = 0.3
     nms_threshold: float = 0.45
     top_k: int = 200  # candidates per class before NMS
     max_detections: int = 50
-    # One type per predicted instrument (processing/instance_typing.py), before box-fill.
-    instance_typing: bool = True
-    instance_cover: float = 0.5  # share of an instrument a confident box must hold to type it
     box_fill: bool = True
     # Boxes at or above this confidence fill their pixels and may decide an instrument's type.
     box_fill_threshold: float = 0.5
+    # One type per predicted instrument (processing/instance_typing.py), before box-fill.
+    instance_typing: bool = True
+    instance_cover: float = 0.5  # share of an instrument a confident box must hold to type it
 
 
 @dataclasses.dataclass(frozen=True)
