@@ -37,16 +37,28 @@ class MemoryConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DetectionConfig:
-    """SSD prior-box geometry (pure geometry: no thresholds, no learning rates)."""
+    """SSD prior-box geometry (pure geometry: no thresholds, no learning rates).
+
+    Every size is relative to the input's shorter side: a value ``v`` means ``v /
+    scale_reference`` of it. ``scale_reference`` 1 (default) reads the values as fractions;
+    1024 reads them as pixels of a 1024-pixel side (how AP-MTL publishes its SSD sizes), still
+    scaling with the input. Fields added after the first checkpoints default to the old
+    geometry (no extra shapes, reference 1), so old spec dicts load unchanged.
+    """
 
     enabled: bool = True
-    # Prior scales as fractions of the input's shorter side, one per feature map
-    # (SSD's s_k). max_scales give the extra sqrt(s_k * s_k+1) prior.
+    # SSD's s_k, one per feature map; max_scales give the extra sqrt(s_k * s'_k) prior.
     min_scales: tuple[float, ...] = (0.07, 0.15, 0.33, 0.51, 0.69, 0.87)
     max_scales: tuple[float, ...] = (0.15, 0.33, 0.51, 0.69, 0.87, 1.05)
-    aspect_ratios: tuple[tuple[float, ...], ...] = ((2.0,), (2.0, 3.0), (2.0, 3.0), (2.0, 3.0), (2.0,), (2.0,))
+    aspect_ratios: tuple[tuple[float, ...], ...] = (
+        (2.0,), (2.0, 3.0), (2.0, 3.0), (2.0, 3.0), (2.0,), (2.0,))
     variances: tuple[float, float] = (0.1, 0.2)
     clip_priors: bool = True
+    # Per map, (w, h) prior shapes chosen for the data's boxes, appended to the SSD shapes of
+    # each cell (`surg-perception model-info CONFIG --prior-coverage DATA --suggest`).
+    # Empty = SSD shapes only; otherwise one (possibly empty) list per map.
+    extra_shapes: tuple[tuple[tuple[float, float], ...], ...] = ()
+    scale_reference: float = 1.0  # unit of the scales and shapes (see the docstring)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,14 +139,23 @@ class PreprocessConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PostprocessConfig:
-    """Detection decoding and box-fill; every field may change live in the node."""
+    """Detection decoding, instance typing and box-fill; every field may change live in the node.
+
+    Fields added after the first checkpoints (``instance_typing``, ``instance_cover``) take
+    their defaults when an old spec dict lacks them; the node's ROS parameters do not cover
+    them yet (they come from the checkpoint).
+    """
 
     score_threshold: float = 0.3
     nms_threshold: float = 0.45
     top_k: int = 200  # candidates per class before NMS
     max_detections: int = 50
     box_fill: bool = True
-    box_fill_threshold: float = 0.5  # boxes at or above this confidence fill their pixels
+    # Boxes at or above this confidence fill their pixels and may decide an instrument's type.
+    box_fill_threshold: float = 0.5
+    # One type per predicted instrument (processing/instance_typing.py), before box-fill.
+    instance_typing: bool = True
+    instance_cover: float = 0.5  # share of an instrument a confident box must hold to type it
 
 
 @dataclasses.dataclass(frozen=True)

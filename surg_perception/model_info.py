@@ -1,9 +1,18 @@
 """Model size and cost: parameters per part, GFLOPs per frame, memory-module overhead.
 
-``surg-perception model-info CONFIG_OR_CKPT [--size H W] [--json]``. The network is built
+``surg-perception model-info CONFIG_OR_CKPT [--size H W]... [--json]``. The network is built
 on PyTorch's meta device, so even the full VGG model at 1024x1280 is measured in a second:
 FLOPs are counted from shapes (``torch.utils.flop_counter.FlopCounterMode``, 2 per
 multiply-add), nothing is computed. Counts are for one frame in eval mode (no HOG head).
+
+``--prior-coverage DATA...`` adds how well the priors cover the boxes of EndoVis17-layout
+datasets at every ``--size`` (share of boxes with a prior of IoU >= 0.5); ``--suggest`` also
+derives extra prior shapes from those boxes (``ops.prior_tuning``) and prints them as the
+YAML to put under ``model.detection``. Re-run it whenever the data (or its generator) changes:
+
+    surg-perception synth /tmp/tune --sequences 80 --frames 8 --seed 10
+    surg-perception model-info config/models/light.yaml --size 256 320 --size 512 640 \\
+        --prior-coverage /tmp/tune --suggest
 """
 
 from __future__ import annotations
@@ -19,9 +28,12 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from surg_perception.config import ModelSpec, load_spec
+from surg_perception.config import DetectionConfig, ModelSpec, load_spec
+from surg_perception.errors import ConfigError
 from surg_perception.models.registry import build_model
-from surg_perception.ops.priors import priors_per_location
+from surg_perception.ops.prior_coverage import prior_coverage
+from surg_perception.ops.prior_tuning import Layout, suggest_geometry
+from surg_perception.ops.priors import make_priors, priors_per_location
 
 
 def _params(module: nn.Module | None) -> int:
@@ -90,15 +102,98 @@ def model_info(spec: ModelSpec, input_size: tuple[int, int] | None = None) -> di
 
 
 
+# --------------------------------------------------------------------------- prior coverage
+
+
+def dataset_boxes(roots: Sequence[str | Path]) -> torch.Tensor:
+    """Every ground-truth box of the EndoVis17-layout datasets, ``[G, 4]`` xyxy normalised.
+
+    Boxes are normalised by their frame's size, which is what the network sees after the
+    resize to its input (without ``preprocess.crop_black_border``).
+    """
+    from surg_perception.data.endovis17 import EndoVis17Dataset
+
+    boxes = []
+    for root in roots:
+        dataset = EndoVis17Dataset(root, frame_size=None, activity=False)
+        for index in range(len(dataset)):
+            sample = dataset[index]
+            height, width = sample.size
+            boxes.append(torch.from_numpy(sample.boxes) / torch.tensor([width, height] * 2))
+    return torch.cat(boxes) if boxes else torch.zeros(0, 4)
+
+
+def _layouts(spec: ModelSpec, sizes: Sequence[tuple[int, int]]) -> list[Layout]:
+    with torch.device("meta"):
+        model = build_model(dataclasses.replace(spec.model, pretrained_path=None))
+    if not getattr(model, "has_detection", False):
+        raise ConfigError(f"{spec.model.name} has no detection head, so it has no priors")
+    return [Layout(tuple(size), model.feature_sizes(*size)) for size in sizes]
+
+
+def _coverage(cfg: DetectionConfig, boxes: torch.Tensor, layouts: list[Layout]) -> list[dict]:
+    rows = []
+    for layout in layouts:
+        priors = make_priors(cfg, layout.feature_sizes, layout.image_size)
+        rows.append({"input_size": list(layout.image_size), "priors": len(priors),
+                     **prior_coverage(boxes, priors)._asdict()})
+    return rows
+
+
+def coverage_report(spec: ModelSpec, roots: Sequence[str | Path],
+                    sizes: Sequence[tuple[int, int]], suggest: bool = False) -> dict[str, Any]:
+    """Prior coverage of the datasets' boxes at each input size, and optionally a suggestion.
+
+    Returns ``{"boxes", "current": [row per size], "suggested": {"extra_shapes",
+    "rows"} or None}``; a row has ``input_size``, ``priors`` and the
+    :class:`~surg_perception.ops.prior_coverage.PriorCoverage` fields.
+    """
+    boxes = dataset_boxes(roots)
+    layouts = _layouts(spec, sizes)
+    report = {"boxes": len(boxes), "current": _coverage(spec.model.detection, boxes, layouts),
+              "suggested": None}
+    if suggest and len(boxes):
+        cfg = suggest_geometry(spec.model.detection, boxes, layouts)
+        report["suggested"] = {"extra_shapes": [[list(s) for s in shapes]
+                                                for shapes in cfg.extra_shapes],
+                               "rows": _coverage(cfg, boxes, layouts)}
+    return report
+
+
+def format_coverage(report: dict[str, Any]) -> str:
+    """Human-readable :func:`coverage_report`, the suggestion as YAML to paste."""
+    def rows(items: list[dict]) -> list[str]:
+        return [f"  {r['input_size'][0]}x{r['input_size'][1]}: {r['priors']} priors, "
+                f"{100 * r['covered']:.1f} % of boxes with a prior of IoU >= 0.5, median "
+                f"{r['median_positives']:g} positive priors per box, median best IoU "
+                f"{r['median_best_iou']:.2f}" for r in items]
+
+    lines = [f"prior coverage of {report['boxes']} boxes:", *rows(report["current"])]
+    suggested = report["suggested"]
+    if suggested:
+        lines.append("suggested geometry (under model.detection; SSD scales unchanged):")
+        lines.append("  extra_shapes:")
+        lines += [f"    - {json.dumps(shapes)}" for shapes in suggested["extra_shapes"]]
+        lines += ["with it:", *rows(suggested["rows"])]
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- command line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``surg-perception model-info``."""
     parser.add_argument("source", help="model config YAML or checkpoint (.pt/.pth)")
-    parser.add_argument("--size", nargs=2, type=int, metavar=("H", "W"),
-                        help="input size (default: the spec's preprocess.input_size)")
+    parser.add_argument("--size", nargs=2, type=int, metavar=("H", "W"), action="append",
+                        help="input size (default: the spec's preprocess.input_size); repeat "
+                             "it to check prior coverage at several sizes (info: the first)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--prior-coverage", nargs="+", metavar="DATA",
+                        help="dataset folder(s) in EndoVis17 layout (e.g. `surg-perception "
+                             "synth` output): share of their boxes the priors cover")
+    parser.add_argument("--suggest", action="store_true",
+                        help="with --prior-coverage: derive extra prior shapes from the boxes "
+                             "for every --size and print them as YAML")
 
 
 def _load_any_spec(source: str) -> ModelSpec:
@@ -123,12 +218,20 @@ def format_info(info: dict[str, Any]) -> str:
                      f"{mem['gflops']:.3f} GFLOPs")
     if info["num_priors"] is not None:
         lines.append(f"prior boxes: {info['num_priors']}")
+    if info.get("prior_coverage"):
+        lines.append(format_coverage(info["prior_coverage"]))
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the model info; errors propagate to the CLI, which reports them (exit 2)."""
-    info = model_info(_load_any_spec(args.source), tuple(args.size) if args.size else None)
+    spec = _load_any_spec(args.source)
+    sizes = [tuple(size) for size in args.size or [spec.preprocess.input_size]]
+    if args.suggest and not args.prior_coverage:
+        raise ConfigError("--suggest needs --prior-coverage DATA (the boxes to cover)")
+    info = model_info(spec, sizes[0])
+    if args.prior_coverage:
+        info["prior_coverage"] = coverage_report(spec, args.prior_coverage, sizes, args.suggest)
     print(json.dumps(info, indent=2) if args.json else format_info(info))
     return 0
 

@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run the robustness suite (7 corruptions x 5 severities)")
     parser.add_argument("--max-frames", type=int, default=None,
                         help="first N frames of each sequence only (quick runs)")
+    parser.add_argument("--memory", choices=("on", "off"), default="on",
+                        help="off: clear the temporal memory before every frame (the same "
+                             "weights judged frame by frame; default: on)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16 (CUDA only)")
     parser.add_argument("--seed", type=int, default=0, help="corruption seed")
@@ -61,9 +64,10 @@ def _dataset(args: argparse.Namespace, spec):
                               "drop --fold/--split")
         return EndoVis17TestDataset(args.data, args.sequences, labels=args.test_labels,
                                     target=mask_target(spec), frame_size=None)
-    kwargs = {}
+    # The model's own crop rule, as the Predictor applies it to camera frames.
+    kwargs = {"crop": spec.preprocess.crop, "border_threshold": spec.preprocess.border_threshold}
     if args.fold is not None:
-        kwargs = {"fold": args.fold, "split": "val" if args.split == "all" else args.split}
+        kwargs.update(fold=args.fold, split="val" if args.split == "all" else args.split)
     return EndoVis17Dataset(args.data, args.sequences, target=mask_target(spec),
                             frame_size=None, **kwargs)
 
@@ -83,11 +87,16 @@ def run(args: argparse.Namespace) -> int:
         split = f"test release ({args.test_labels}), {split}"
     report = run_evaluation(predictor, dataset, args.out, corruptions=args.corruptions,
                             max_frames=args.max_frames, seed=args.seed,
+                            memory=args.memory == "on",
                             meta={"checkpoint": str(args.checkpoint), "data": str(args.data),
                                   "split": split, "device": args.device})
-    on = report["overall"]["box_fill_on"]
+    from surg_perception.evaluation.evaluate import published_row
+
+    row = published_row(predictor.spec.postprocess)  # what the node publishes
+    on = report["overall"][row]
     print(f"binary Dice {fmt(on['binary_dice'])}, type Dice {fmt(on['type_dice'])}, "
-          f"mAP@0.5 {fmt(report['overall']['map50'])}, {report['timing']['fps']:.1f} FPS; "
+          f"mAP@0.5 {fmt(report['overall']['map50'])}, {report['timing']['fps']:.1f} FPS "
+          f"({row}, memory {args.memory}); "
           f"report: {args.out / 'report.md'}")
     if args.protocol:
         print("\n".join(protocol_table(protocol_rows(report["overall"]))))

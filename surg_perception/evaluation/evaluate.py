@@ -1,8 +1,10 @@
 """Run a checkpoint over a dataset through the shared :class:`Predictor` and score it.
 
-The predictor runs with box-fill off; the "on" row applies ``processing.box_fill`` to the
-same camera-space mask and detections, which is exactly what the predictor does with
-box-fill on. So the two rows cost one network pass and measure what the node publishes.
+The predictor runs with instance typing and box-fill off; the other rows apply
+``processing.instance_typing`` and/or ``processing.box_fill`` to the same camera-space mask
+and detections, in the predictor's order (typing, then box-fill). So the rows cost one network
+pass and measure what the node publishes with each switch; ``instance_typing_box_fill_on`` is
+the default output.
 Each sequence is one stream: the memory is reset at its first frame.
 """
 
@@ -21,8 +23,11 @@ from surg_perception.evaluation.metrics import (DetectionMAP, activity_scores,
 from surg_perception.evaluation.protocol import ProtocolScores
 from surg_perception.predictor import Predictor
 from surg_perception.processing.box_fill import box_fill, det_to_seg_map
+from surg_perception.processing.instance_typing import instance_typing, typing_classes
 
 FILL_ROWS = ("box_fill_off", "box_fill_on")
+TYPING_ROWS = ("instance_typing_on", "instance_typing_box_fill_on")  # typing, then box-fill
+ROWS = FILL_ROWS + TYPING_ROWS
 SEG_KEYS = ("binary_dice", "binary_iou", "type_dice", "type_iou")
 Transform = Callable[[np.ndarray, int], np.ndarray]  # (image, frame index) -> image
 
@@ -36,7 +41,7 @@ class _Scores:
 
     def __init__(self, detection: bool = True, classes: tuple[str, ...] = ()) -> None:
         self.protocol = ProtocolScores(classes)  # ISINet protocol rows (protocol.py)
-        self.seg = {row: {k: [] for k in SEG_KEYS} for row in FILL_ROWS}
+        self.seg = {row: {k: [] for k in SEG_KEYS} for row in ROWS}
         self.hausdorff: list[float] = []
         self.det = DetectionMAP() if detection else None
         self.activity_pred: list[int] = []
@@ -56,26 +61,49 @@ class _Scores:
         return out
 
 
-def _filled(predictor: Predictor, result) -> np.ndarray:
-    """The mask the predictor would publish with box-fill on."""
+def published_row(post) -> str:
+    """The row whose masks the predictor publishes with post-processing config ``post``."""
+    if post.instance_typing:
+        return "instance_typing_box_fill_on" if post.box_fill else "instance_typing_on"
+    return "box_fill_on" if post.box_fill else "box_fill_off"
+
+
+def _filled(predictor: Predictor, result, mask: np.ndarray) -> np.ndarray:
+    """``mask`` as the predictor would publish it with box-fill on."""
     cfg = predictor.spec.model
     if not (cfg.detection.enabled and cfg.det_classes) or len(result.scores) == 0:
-        return result.mask
+        return mask
     mapping = det_to_seg_map(tuple(cfg.det_classes), tuple(cfg.seg_classes))
-    filled = box_fill(torch.from_numpy(result.mask), torch.from_numpy(result.boxes),
+    filled = box_fill(torch.from_numpy(mask), torch.from_numpy(result.boxes),
                       torch.from_numpy(result.scores), torch.from_numpy(result.labels), mapping,
                       predictor.spec.postprocess.box_fill_threshold)
     return filled.numpy()
 
 
-def _score_frame(groups: list[_Scores], sample, result, filled: np.ndarray,
+def _typed(predictor: Predictor, result) -> np.ndarray:
+    """The mask the predictor would publish with instance typing on (box-fill off)."""
+    cfg, post = predictor.spec.model, predictor.spec.postprocess
+    classes = typing_classes(tuple(cfg.seg_classes), tuple(cfg.det_classes))
+    return instance_typing(torch.from_numpy(result.mask), classes,
+                           torch.from_numpy(result.boxes), torch.from_numpy(result.scores),
+                           torch.from_numpy(result.labels), post.box_fill_threshold,
+                           post.instance_cover).numpy()
+
+
+def _row_masks(predictor: Predictor, result) -> dict[str, np.ndarray]:
+    typed = _typed(predictor, result)
+    return {"box_fill_off": result.mask, "box_fill_on": _filled(predictor, result, result.mask),
+            "instance_typing_on": typed,
+            "instance_typing_box_fill_on": _filled(predictor, result, typed)}
+
+
+def _score_frame(groups: list[_Scores], sample, result, masks: dict[str, np.ndarray],
                  num_classes: int) -> None:
-    masks = {"box_fill_off": result.mask, "box_fill_on": filled}
     scores = {row: segmentation_scores(m, sample.mask, num_classes) for row, m in masks.items()}
     distance = hausdorff_distance(result.mask > 0, sample.mask > 0)
     for group in groups:
         group.frames += 1
-        for row in FILL_ROWS:
+        for row in ROWS:
             for key in SEG_KEYS:
                 group.seg[row][key].append(scores[row][key])
         group.hausdorff.append(distance)
@@ -92,26 +120,31 @@ def _score_frame(groups: list[_Scores], sample, result, filled: np.ndarray,
 
 
 def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transform | None = None,
-             max_frames: int | None = None, warmup: int = 2, progress: bool = False) -> dict:
+             max_frames: int | None = None, warmup: int = 2, progress: bool = False,
+             memory: bool = True) -> dict:
     """Score ``predictor`` on every sequence of ``dataset``.
 
     Args:
-        predictor: the shared stream predictor (its box-fill switch is turned off here).
+        predictor: the shared stream predictor (its typing and box-fill switches are turned
+            off here; the rows re-apply them).
         dataset: frames with ground truth (masks at the frame's resolution).
         transform: applied to each RGB frame before inference (e.g. a corruption).
         max_frames: frames per sequence (the first ones); None = all.
         warmup: frames at the start of the run left out of the timing.
+        memory: False clears the temporal memory before every frame: the same weights
+            judged frame by frame, which measures what the memory contributes.
 
     Returns:
         ``{"overall": {...}, "sequences": {name: {...}}, "timing": {...}}`` where each
-        score dict has ``frames``, ``box_fill_off``/``box_fill_on`` rows (Dice, IoU,
-        Hausdorff), ``map50`` (NaN without a detection head), ``protocol`` (ISINet's
-        Challenge IoU / IoU / mcIoU / per-class IoU per row, see ``protocol.py``) and, with an
-        activity head, ``activity_accuracy``/``_f1``.
+        score dict has ``frames``, rows :data:`ROWS` (Dice, IoU, Hausdorff; box-fill off/on,
+        instance typing alone and with box-fill), ``map50`` (NaN without a detection head),
+        ``protocol`` (ISINet's Challenge IoU / IoU / mcIoU / per-class IoU per row, see
+        ``protocol.py``) and, with an activity head, ``activity_accuracy``/``_f1``.
     """
     from tqdm import tqdm
 
-    predictor.postprocess = dataclasses.replace(predictor.postprocess, box_fill=False)
+    predictor.postprocess = dataclasses.replace(predictor.postprocess, box_fill=False,
+                                                instance_typing=False)
     num_classes = len(predictor.spec.model.seg_classes)
     num_activities = max(1, len(predictor.spec.model.activity_classes))
     detection = bool(getattr(predictor.model, "has_detection", True))
@@ -124,12 +157,14 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
             predictor.reset()
             sequences[name] = _Scores(detection, classes)
             for index in indices[:max_frames]:
+                if not memory:
+                    predictor.reset()
                 sample = dataset[index]
                 image = sample.image if transform is None else transform(sample.image, index)
                 result = predictor.step(image)
                 timings.append(result.timings_ms)
                 _score_frame([overall, sequences[name]], sample, result,
-                             _filled(predictor, result), num_classes)
+                             _row_masks(predictor, result), num_classes)
                 bar.update(1)
     return {"overall": overall.summary(num_activities),
             "sequences": {k: v.summary(num_activities) for k, v in sequences.items()},

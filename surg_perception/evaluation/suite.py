@@ -37,13 +37,17 @@ def robustness(predictor: Predictor, dataset: SequenceDataset, clean: dict,
 
 def run_evaluation(predictor: Predictor, dataset: SequenceDataset, out: Path,
                    corruptions: bool = False, max_frames: int | None = None, seed: int = 0,
-                   meta: dict | None = None) -> dict:
-    """Evaluate, write ``report.json`` + ``report.md`` (+ ``degradation.png``) under ``out``."""
+                   meta: dict | None = None, memory: bool = True) -> dict:
+    """Evaluate, write ``report.json`` + ``report.md`` (+ ``degradation.png``) under ``out``.
+
+    ``memory=False`` clears the temporal memory before every frame (see ``evaluate``).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"checkpoint": "", "data": "", "split": "all", "device": str(predictor.device),
-              **(meta or {})}
-    report.update(evaluate(predictor, dataset, max_frames=max_frames, progress=True))
+              "memory": "on" if memory else "off", **(meta or {})}
+    report.update(evaluate(predictor, dataset, max_frames=max_frames, progress=True,
+                           memory=memory))
     if corruptions:
         curves = robustness(predictor, dataset, report["overall"], max_frames, seed)
         plot = out / "degradation.png"

@@ -51,13 +51,27 @@ def decode_boxes(deltas: Tensor, priors: Tensor, variances: tuple[float, float])
     return box_convert(torch.cat([center, size], dim=-1), "cxcywh", "xyxy")
 
 
+def _first_max(values: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """Max along ``dim`` and the LOWEST index reaching it (ties resolved the same everywhere)."""
+    best = values.amax(dim=dim, keepdim=True)
+    shape = [1] * values.dim()
+    shape[dim] = values.shape[dim]
+    index = torch.arange(values.shape[dim], device=values.device).view(shape)
+    first = torch.where(values == best, index, values.shape[dim]).amin(dim=dim)
+    return best.squeeze(dim), first
+
+
 def match_priors(
     gt_boxes: Tensor, gt_labels: Tensor, priors: Tensor, iou_threshold: float = 0.5
 ) -> tuple[Tensor, Tensor]:
-    """Assign each prior a ground-truth box (SSD matching).
+    """Assign each prior a ground-truth box (SSD matching), deterministically on every device.
 
     Every ground-truth box first claims its best prior (so no object goes unmatched), then each
-    remaining prior takes its best box if their IoU reaches ``iou_threshold``.
+    remaining prior takes its best box if their IoU reaches ``iou_threshold``. Ties: a box's
+    best prior and a prior's best box are the lowest index among equals; when several boxes
+    claim one prior, the box with the highest IoU with it wins, then the lowest box index (the
+    loser keeps only its threshold matches). Reductions (``amax``/``amin``, ``scatter_reduce``)
+    replace indexed assignment with repeated indices, whose result PyTorch leaves undefined.
 
     Args:
         gt_boxes: ``[G, 4]`` xyxy normalised.
@@ -73,13 +87,19 @@ def match_priors(
     if gt_boxes.numel() == 0:
         return prior_xyxy.clone(), torch.zeros(len(priors), dtype=torch.long, device=priors.device)
     iou = box_iou(gt_boxes.to(priors.dtype), prior_xyxy)  # [G, P]
-    best_iou, best_gt = iou.max(dim=0)  # per prior
-    best_prior = iou.argmax(dim=1)  # per ground-truth box
-    # Force each box onto its best prior; later boxes win ties, as in the SSD reference.
-    best_gt[best_prior] = torch.arange(len(gt_boxes), device=priors.device)
-    best_iou[best_prior] = 1.0
+    best_iou, best_gt = _first_max(iou, dim=0)  # per prior
+    claim_iou, claimed = _first_max(iou, dim=1)  # per ground-truth box: its best prior
+    num_gt = len(gt_boxes)
+    top = torch.full_like(best_iou, -1.0).scatter_reduce(0, claimed, claim_iou, "amax")
+    contender = claim_iou == top[claimed]  # highest-IoU claimants of each claimed prior
+    gt_index = torch.arange(num_gt, device=priors.device)
+    winner = torch.full_like(best_gt, num_gt).scatter_reduce(
+        0, claimed, torch.where(contender, gt_index, num_gt), "amin")
+    forced = winner < num_gt
+    best_gt = torch.where(forced, winner, best_gt)
+    best_iou = torch.where(forced, torch.ones_like(best_iou), best_iou)
     labels = gt_labels.to(torch.long)[best_gt]
-    labels[best_iou < iou_threshold] = 0
+    labels = torch.where(best_iou < iou_threshold, torch.zeros_like(labels), labels)
     boxes = gt_boxes.to(priors.dtype)[best_gt]
     return torch.where(labels[:, None] > 0, boxes, prior_xyxy), labels
 

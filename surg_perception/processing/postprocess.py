@@ -20,6 +20,7 @@ from surg_perception.config import ModelConfig, PostprocessConfig
 from surg_perception.errors import ConfigError
 from surg_perception.ops.box_ops import decode_boxes
 from surg_perception.processing.box_fill import box_fill, det_to_seg_map
+from surg_perception.processing.instance_typing import instance_typing, typing_classes
 from surg_perception.processing.preprocess import FrameGeometry
 from surg_perception.processing.resize import resize_mask
 
@@ -47,7 +48,7 @@ def check_postprocess_config(cfg: PostprocessConfig, model_cfg: ModelConfig) -> 
 
     Call it whenever the config changes (e.g. a live parameter update in the node).
     """
-    for name in ("score_threshold", "nms_threshold", "box_fill_threshold"):
+    for name in ("score_threshold", "nms_threshold", "box_fill_threshold", "instance_cover"):
         value = getattr(cfg, name)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"postprocess.{name} must be in [0, 1], got {value}")
@@ -134,7 +135,8 @@ def postprocess_batch(
         priors: ``[P, 4]`` cxcywh, or None when the model has no detection head.
         geometries: B frame geometries from preprocessing.
         model_cfg: class names (for box-fill) and prior variances.
-        cfg: detection thresholds and box-fill switch.
+        cfg: detection thresholds, instance-typing and box-fill switches (instance typing
+            runs first, so box-fill can split touching instruments along their boxes).
     """
     if len(geometries) != output.seg_logits.shape[0]:
         raise ConfigError(
@@ -145,6 +147,7 @@ def postprocess_batch(
     fill_map = None
     if cfg.box_fill and has_det:
         fill_map = det_to_seg_map(tuple(model_cfg.det_classes), tuple(model_cfg.seg_classes))
+    classes = typing_classes(tuple(model_cfg.seg_classes), tuple(model_cfg.det_classes))
     results = []
     for index, geometry in enumerate(geometries):
         dets = _empty_detections(masks.device)
@@ -155,6 +158,9 @@ def postprocess_batch(
             )
         boxes = geometry.boxes_to_camera(dets.boxes)
         mask = mask_to_camera(masks[index], geometry)
+        if cfg.instance_typing:
+            mask = instance_typing(mask, classes, boxes, dets.scores, dets.labels,
+                                   cfg.box_fill_threshold, cfg.instance_cover)
         if fill_map is not None:
             threshold = cfg.box_fill_threshold
             mask = box_fill(mask, boxes, dets.scores, dets.labels, fill_map, threshold)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from surg_perception.config import from_dict, load_yaml
+from surg_perception.config import MemoryConfig, from_dict, load_yaml
 from surg_perception.errors import ConfigError
+from surg_perception.training.ato import check_schedule
 
 PHASE_NAMES = ("detection", "segmentation", "end_to_end")
 OPTIMIZERS = ("sgd", "adam")
@@ -61,7 +62,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     poly_power: float = 0.9
     batch_size: int = 4
-    clip_length: int = 4  # T consecutive frames; the memory state is carried through a clip
+    # T consecutive frames; the memory state is carried through a clip. At least the memory's
+    # tau, so training sees a full local memory as inference does (see fit_clip_to_memory).
+    clip_length: int = 4
     clip_stride: int = 2
     augment: bool = True
     workers: int = 2
@@ -91,6 +94,22 @@ class TrainConfig:
             raise ConfigError("train: workers, weight_decay and grad_clip must be >= 0")
         if not self.phases:
             raise ConfigError("train.phases is empty; list at least one phase")
+        check_schedule([phase.name for phase in self.phases])
+
+
+def fit_clip_to_memory(cfg: TrainConfig, memory: MemoryConfig) -> tuple[TrainConfig, str | None]:
+    """``cfg`` with ``clip_length >= memory.tau`` where the memory is on, and why it changed.
+
+    Shorter clips never fill the local memory (tau previous frames), so the memory would
+    train on a state it never has at inference. The clip is lengthened rather than refused
+    so that existing schedules keep running; the message says so (None when unchanged).
+    """
+    if not memory.enabled or cfg.clip_length >= memory.tau:
+        return cfg, None
+    note = (f"train.clip_length {cfg.clip_length} is shorter than model.memory.tau "
+            f"{memory.tau}: training on clips of {memory.tau} frames so the local memory fills "
+            f"as it does at inference; set train.clip_length >= {memory.tau} to silence this")
+    return dataclasses.replace(cfg, clip_length=memory.tau), note
 
 
 def train_config_from_dict(data: dict) -> TrainConfig:

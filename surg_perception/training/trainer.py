@@ -9,6 +9,7 @@ or not the run was interrupted and resumed in between (see ``data.ClipStream``).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 
 import torch
@@ -22,7 +23,7 @@ from surg_perception.models.outputs import ModelOutput
 from surg_perception.models.registry import build_model
 from surg_perception.training import ato
 from surg_perception.training.batch import frame_inputs
-from surg_perception.training.config import TrainConfig
+from surg_perception.training.config import TrainConfig, fit_clip_to_memory
 from surg_perception.training.data import ClipStream, build_clips
 from surg_perception.training.distributed import (init_distributed, process_device, reduce_mean,
                                                   wrap_model)
@@ -68,8 +69,11 @@ class Trainer:
     def __init__(self, spec: ModelSpec, cfg: TrainConfig, data_root: str | Path,
                  run_dir: str | Path, device: str | torch.device = "cpu",
                  resume: bool = False) -> None:
+        cfg, note = fit_clip_to_memory(cfg, spec.model.memory)
         self.spec, self.cfg, self.run_dir = spec, cfg, Path(run_dir)
         self.info = init_distributed(torch.device(device))
+        if note and self.info.is_main:
+            warnings.warn(note, stacklevel=2)
         self.device = process_device(torch.device(device), self.info)
         seed_everything(cfg.seed)
         self.model = build_model(spec.model).to(self.device)

@@ -102,3 +102,28 @@ def test_test_release_layout(setup, tmp_path):
         cli.run(parser.parse_args([str(setup / "model.pt"), "--data", str(frames), "--out",
                                    str(tmp_path / "o2"), "--test-labels", str(labels),
                                    "--fold", "0"]))
+
+
+def test_memory_off_judges_every_frame_from_a_fresh_state(setup, tmp_path):
+    from surg_perception.data import EndoVis17Dataset
+    from surg_perception.evaluation.evaluate import evaluate
+    from surg_perception.evaluation.metrics import segmentation_scores
+    from surg_perception.predictor import Predictor
+
+    assert cli.run(_args(setup, tmp_path, "--memory", "off")) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["memory"] == "off"
+    predictor = Predictor.from_checkpoint(setup / "model.pt")
+    predictor.postprocess = predictor.postprocess.__class__(
+        **{**predictor.postprocess.__dict__, "box_fill": False, "instance_typing": False})
+    dataset = EndoVis17Dataset(setup / "data", frame_size=None)
+    dice = []
+    for i in range(len(dataset)):
+        predictor.reset()
+        sample = dataset[i]
+        dice.append(segmentation_scores(predictor.step(sample.image).mask, sample.mask,
+                                        8)["binary_dice"])
+    expected = sum(dice) / len(dice)
+    assert report["overall"]["box_fill_off"]["binary_dice"] == pytest.approx(expected, abs=1e-6)
+    with_memory = evaluate(Predictor.from_checkpoint(setup / "model.pt"), dataset)
+    assert with_memory["overall"]["frames"] == report["overall"]["frames"]

@@ -88,7 +88,8 @@ def test_postprocess_switch_on_and_off():
 
     priors = torch.tensor([[0.5, 0.5, 0.5, 0.5]])
     geometry = FrameGeometry((32, 32), (0, 0, 32, 32), (32, 32))
-    on = PostprocessConfig(box_fill=True, box_fill_threshold=0.5)
+    # Instance typing (on by default) would type the blob by the box too: isolate box-fill.
+    on = PostprocessConfig(box_fill=True, box_fill_threshold=0.5, instance_typing=False)
     (filled,) = postprocess_batch(Out, priors, [geometry], ModelConfig(), on)
     off = dataclasses.replace(on, box_fill=False)
     (plain,) = postprocess_batch(Out, priors, [geometry], ModelConfig(), off)

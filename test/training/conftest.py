@@ -26,12 +26,13 @@ def tiny_spec():
 
 @pytest.fixture()
 def short_cfg() -> TrainConfig:
-    """Two steps per ATO phase, one clip of two frames per batch, 4 clips per epoch.
+    """Two steps per ATO phase, one clip of four frames (the memory's tau) per batch, 4 clips
+    per epoch.
 
     Six steps cross an epoch boundary, so resume is tested across a reshuffle too.
     """
     torch.set_num_threads(1)
-    return TrainConfig(optimizer="adam", lr=2e-3, weight_decay=0.0, batch_size=1, clip_length=2,
+    return TrainConfig(optimizer="adam", lr=2e-3, weight_decay=0.0, batch_size=1, clip_length=4,
                        clip_stride=4, augment=True, workers=0, amp=False, log_interval=1,
                        ckpt_interval=2, phases=(PhaseConfig("detection", iterations=2),
                                                 PhaseConfig("segmentation", iterations=2),

@@ -29,11 +29,13 @@ def test_detection_phase_trains_encoder_and_heads_not_decoder(model):
     assert "det" in ato.active_losses("detection")
 
 
-def test_segmentation_phase_freezes_the_encoder(model):
+def test_segmentation_phase_freezes_the_encoder_and_the_memory(model):
     base = ato.base_trainable(model)
     ato.apply_phase(model, "segmentation", base)
-    assert _trainable_modules(model) == {"seg_decoder", "memory"}
+    # The memory feeds the detection and activity heads too: it no longer trains here.
+    assert _trainable_modules(model) == {"seg_decoder"}
     assert all(not p.requires_grad for p in model.encoder.parameters())
+    assert all(not p.requires_grad for p in model.memory.parameters())
     assert ato.active_losses("segmentation") == ("seg",)
 
 

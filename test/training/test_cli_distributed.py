@@ -17,7 +17,7 @@ train:
   optimizer: adam
   lr: 1.0e-3
   batch_size: 1
-  clip_length: 2
+  clip_length: 4
   workers: 0
   amp: false
   log_interval: 1
