@@ -11,7 +11,7 @@
 #
 # Configurations (CONFIGS, default "tiny light"):
 #   tiny  = config/models/tiny.yaml + config/train/demo.yaml, input 96x128 (the `make demo` model)
-#   light = config/models/light.yaml + config/train/light_synthetic.yaml at LIGHT_SIZE (256 320)
+#   light = config/models/light.yaml + config/train/synthetic.yaml at LIGHT_SIZE (256 320)
 # Every command is the project's own CLI. Work files go to runs/synthetic/ (git-ignored). A stage
 # whose output exists is skipped, so an interrupted run continues where it stopped (training with
 # --resume); FRESH=1 starts over. THREADS (default 2) torch threads: the benchmark's targets are
@@ -68,7 +68,7 @@ for k in $(seq 1 "$SEQUENCES"); do
 done
 
 model_config() { case $1 in tiny) echo config/models/tiny.yaml ;; light) echo config/models/light.yaml ;; esac; }
-train_config() { case $1 in tiny) echo config/train/demo.yaml ;; light) echo config/train/light_synthetic.yaml ;; esac; }
+train_config() { case $1 in tiny) echo config/train/demo.yaml ;; light) echo config/train/synthetic.yaml ;; esac; }
 size_args() { case $1 in light) echo "--input-size $LIGHT_SIZE" ;; *) echo "" ;; esac; }
 
 train() {  # train NAME
@@ -87,8 +87,16 @@ evaluate() {  # evaluate CHECKPOINT OUT [extra args]
   cli evaluate "$ckpt" --data "$RUN/test_data" --out "$out" --device "$DEVICE" "$@"
 }
 
+info() {  # info NAME: parameters, GFLOPs and prior coverage of the held-out boxes
+  # shellcheck disable=SC2046
+  cli model-info "$RUN/$1/train/model.pt" --json --prior-coverage "$RUN/test_data" \
+    > "$RUN/$1/info.json.tmp"
+  mv "$RUN/$1/info.json.tmp" "$RUN/$1/info.json"
+}
+
 for name in $CONFIGS; do
   stage "train_$name" "$RUN/$name/train/model.pt" train "$name"
+  stage "info_$name" "$RUN/$name/info.json" info "$name"
   stage "evaluate_$name" "$RUN/$name/eval/report.json" \
     evaluate "$RUN/$name/train/model.pt" "$RUN/$name/eval"
   stage "evaluate_${name}_memory_off" "$RUN/$name/eval_memory_off/report.json" \
@@ -112,5 +120,7 @@ fi
 
 # --- report ------------------------------------------------------------------------------------
 # PYTHONPATH: this checkout's package, as `python -m` from here gives the stages above
-PYTHONPATH=$PWD "$PY" scripts/synthetic_report.py --run "$RUN" --out "$REPORT" --configs $CONFIGS
+# shellcheck disable=SC2086
+PYTHONPATH=$PWD "$PY" scripts/synthetic_report.py --run "$RUN" --out "$REPORT" --configs $CONFIGS \
+  --notes "$REPORT/NOTES.md"
 log "report: $REPORT/REPORT.md"
