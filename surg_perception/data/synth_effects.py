@@ -16,9 +16,9 @@ import numpy as np
 from surg_perception.data.synth_camera import Z_NEAR, Camera
 from surg_perception.data.synth_tissue import Plane
 
-BLOOD = np.array([105, 6, 10], np.float32)
+BLOOD = np.array([72, 3, 6], np.float32)
 CHAR = np.array([45, 28, 22], np.float32)
-CUT = np.array([125, 12, 18], np.float32)
+CUT = np.array([95, 5, 10], np.float32)
 SMOKE_LIFE = 7  # frames a puff stays visible
 _ANGLES = np.linspace(0, 2 * np.pi, 28, endpoint=False)
 
@@ -128,7 +128,7 @@ def draw_ground(image: np.ndarray, pools: list[Pool], marks: list[Mark], t: int,
         shine = _project(cam, centre, pool.centre + ring * 0.35 * r - plane.e2 * 0.3 * r)
         if poly is not None:
             _blend(image, poly, BLOOD, 0.92, glint=20.0)
-            _blend(image, shine, BLOOD * 1.35, 0.5, glint=230.0)
+            _blend(image, shine, BLOOD * 1.6, 0.5, glint=255.0)
 
 
 def smoke_density(smokes: list[Smoke], t: int, cam: Camera, centre: np.ndarray,

@@ -5,7 +5,8 @@ Top: each of the seven instrument types alone over tissue, rendered at ``--size`
 closed, then the whole frame downscaled 4x (256x320, the network input) and to 96x128 (the
 tiny model's input, shown enlarged). Bottom: each activity as four frames spread over one of
 its phases, taken from planned sequences of the same seed: the half-width region around the
-acting instrument's tip (2x the network input's scale); Idle shows the whole frame.
+acting instrument's tip (2x the network input's scale); Idle shows the whole frame, and a
+last row shows the endoscope panning away until no instrument is in view.
 """
 
 from __future__ import annotations
@@ -97,6 +98,19 @@ def find_phases(seed: int, frames: int = 64, tries: int = 40) -> dict:
                        f"{tries} sequences; try another seed")
 
 
+def find_look_away(seed: int, frames: int = 64, tries: int = 40) -> tuple[int, list[int]]:
+    """(sequence index, 4 frames) of an Idle phase in which the endoscope looks away."""
+    for index in range(1, tries + 1):
+        plan = plan_sequence(seed, index, frames, 3)
+        far = [t for t, f in enumerate(plan.frames) if np.linalg.norm(f.centre) > 0.06]
+        if far:
+            start = far[0]
+            while start > 0 and plan.frames[start - 1].activity == "Idle":
+                start -= 1  # back to the start of this Idle phase
+            return index, [start, (start + far[0]) // 2, far[0], far[len(far) // 2]]
+    raise DatasetError(f"seed {seed}: the endoscope never looks away in {tries} sequences")
+
+
 def _activity_row(seed: int, activity: str, index: int, picks: list[int],
                   size: tuple[int, int]) -> np.ndarray:
     cam = make_camera(*size)
@@ -122,7 +136,7 @@ def make_gallery(seed: int = 0, size: tuple[int, int] = (1280, 1024)) -> np.ndar
     types = np.hstack([_type_column(t, seed, size) for t in SPECS])
     phases = find_phases(seed)
     rows = [_activity_row(seed, a, *phases[a], size) for a in WEIGHTS]
-    rows.append(np.zeros_like(rows[0]))
+    rows.append(_activity_row(seed, "Idle, endoscope looks away", *find_look_away(seed), size))
     acts = np.vstack([np.hstack(rows[i:i + 2]) for i in range(0, len(WEIGHTS), 2)])
     width = max(types.shape[1], acts.shape[1])
     pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1]), (0, 0)))  # noqa: E731

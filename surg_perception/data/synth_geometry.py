@@ -101,10 +101,11 @@ def _shaft(spec: ToolSpec, wrist: np.ndarray, axis: np.ndarray) -> Cylinder:
 def _tube_tip(spec: ToolSpec, tip: np.ndarray, axis: np.ndarray) -> Cylinder:
     """Suction tube end: darker tip with two holes (dark rings) and a rounded end."""
     r = spec.shaft_radius
-    ang = np.linspace(0.0, np.pi / 2, 5)[1:]
+    ang = np.linspace(0.0, np.pi / 2, 9)[1:]
     dist = np.concatenate([[spec.tip_length, 0.7 * spec.tip_length, 0.6 * spec.tip_length,
-                            0.4 * spec.tip_length, 0.3 * spec.tip_length, r], r * np.cos(ang)])
-    radii = np.concatenate([np.full(6, r), r * np.maximum(np.sin(np.pi / 2 - ang), 0.25)])
+                            0.4 * spec.tip_length, 0.3 * spec.tip_length, r],
+                           r * (1 - np.sin(ang))])  # a hemisphere closes the end
+    radii = np.concatenate([np.full(6, r), r * np.maximum(np.cos(ang), 0.2)])
     hole = (0.08, 0.08, 0.09)
     colours = [spec.tip_rgb, hole, spec.tip_rgb, hole] + [spec.tip_rgb] * (len(dist) - 5)
     return Cylinder(30, tip - axis * dist[:, None], radii, np.array(colours), 1.0)

@@ -23,6 +23,7 @@ import numpy as np
 from surg_perception.data.synth_camera import Camera
 from surg_perception.data.synth_effects import Mark, Pool, Smoke, pool_shape
 from surg_perception.data.synth_geometry import ToolState
+from surg_perception.data.synth_path import ease, lerp
 from surg_perception.data.synth_tissue import Plane
 from surg_perception.data.synth_tools import ToolSpec
 
@@ -72,15 +73,6 @@ class Context:
     start: int  # first frame of the phase
 
 
-def ease(s: float) -> float:
-    s = min(max(s, 0.0), 1.0)
-    return s * s * (3 - 2 * s)
-
-
-def _lerp(a, b, s: float):
-    return a + (np.asarray(b) - np.asarray(a)) * s
-
-
 def target_near(ctx: Context, point: np.ndarray, spread: float) -> np.ndarray:
     """A tissue point near where ``point`` appears in the view (within its central part)."""
     px = ctx.cam.project(ctx.cam.to_eye(point, ctx.centre))
@@ -109,10 +101,10 @@ def grasping(ctx: Context, actor: Actor, n: int) -> Phase:
     for i in range(n):
         s = (i + 1) / n
         if s <= 0.5:
-            states.append(_pose(actor.state, _lerp(start, contact, ease(s / 0.5)),
-                                _lerp(o0, top, ease(s / 0.4))))
+            states.append(_pose(actor.state, lerp(start, contact, ease(s / 0.5)),
+                                lerp(o0, top, ease(s / 0.4))))
         else:
-            states.append(_pose(actor.state, contact, _lerp(top, CLOSED, ease((s - 0.5) / 0.5))))
+            states.append(_pose(actor.state, contact, lerp(top, CLOSED, ease((s - 0.5) / 0.5))))
     return Phase(states, [None] * n, q, False)
 
 
@@ -143,7 +135,7 @@ def tissue_manipulation(ctx: Context, actor: Actor, n: int) -> Phase:
     for i in range(n):
         s = (i + 1) / n
         if s <= 0.3:  # release (jaws open) and press onto the tissue
-            tip = _lerp(tip0, press, ease(s / 0.3))
+            tip = lerp(tip0, press, ease(s / 0.3))
             pull = hold_pull(ctx, actor, tip) if s < 0.15 else None
         elif s <= 0.85:  # sweep: the tissue is dragged along
             tip = press + sweep * ease((s - 0.3) / 0.55)
@@ -151,7 +143,7 @@ def tissue_manipulation(ctx: Context, actor: Actor, n: int) -> Phase:
         else:  # lift off, the tissue springs back
             tip = press + sweep + up * 0.006 * ease((s - 0.85) / 0.15)
             pull = None
-        states.append(_pose(actor.state, tip, _lerp(o0, wide, ease(s / 0.25))))
+        states.append(_pose(actor.state, tip, lerp(o0, wide, ease(s / 0.25))))
         pulls.append(pull)
     return Phase(states, pulls, None, False)
 
@@ -170,15 +162,15 @@ def cutting(ctx: Context, actor: Actor, n: int) -> Phase:
     for i in range(n):
         if i < approach:  # onto the tissue, blades opening
             s = (i + 1) / approach
-            states.append(_pose(actor.state, _lerp(start, contact, ease(s)), _lerp(o0, top, s)))
+            states.append(_pose(actor.state, lerp(start, contact, ease(s)), lerp(o0, top, s)))
             continue
         tau = (i - approach + 1) / (n - approach) * snips
         k = min(int(tau), snips - 1)
         s = tau - k
         if s <= 0.65 or k == snips - 1:  # blades close (the last snip stays closed)
-            opening = _lerp(top, CLOSED, ease(s / 0.65))
+            opening = lerp(top, CLOSED, ease(s / 0.65))
         else:
-            opening = _lerp(CLOSED, top, ease((s - 0.65) / 0.35))
+            opening = lerp(CLOSED, top, ease((s - 0.65) / 0.35))
         states.append(_pose(actor.state, contact + along * 0.002 * tau, opening))
     marks.append(Mark("cut", q, q + along * 0.0025 * (snips + 1), 0.0006, ctx.start + approach,
                       ctx.start + n - 1))
@@ -193,8 +185,8 @@ def cauterization(ctx: Context, actor: Actor, n: int) -> Phase:
     states, pulls = [], []
     for i in range(n):
         s = min(1.0, (i + 1) / touch)
-        tip = _lerp(start, contact, ease(s))
-        states.append(_pose(actor.state, tip, _lerp(o0, CLOSED * 0.7, ease(s))))
+        tip = lerp(start, contact, ease(s))
+        states.append(_pose(actor.state, tip, lerp(o0, CLOSED * 0.7, ease(s))))
         pulls.append(hold_pull(ctx, actor, tip))
     t0 = ctx.start + touch - 1
     return Phase(states, pulls, actor.anchor, False,
@@ -215,7 +207,7 @@ def suction(ctx: Context, actor: Actor, n: int) -> Phase:
     wiggle = ctx.plane.e1 * 0.0015
     for i in range(n):
         if i < reach:
-            tip = _lerp(start, over, ease((i + 1) / reach))
+            tip = lerp(start, over, ease((i + 1) / reach))
         else:
             a = (i - reach) * 1.3
             tip = over + wiggle * np.sin(a) + np.cross(ctx.plane.normal, wiggle) * np.cos(a)

@@ -24,6 +24,7 @@ from surg_perception.data import synth_motion as motion
 from surg_perception.data.synth_camera import make_camera
 from surg_perception.data.synth_effects import Mark, Pool, Smoke, pool_shape
 from surg_perception.data.synth_geometry import ToolState
+from surg_perception.data.synth_path import camera_path
 from surg_perception.data.synth_tissue import PALETTES, Plane, make_plane
 from surg_perception.data.synth_tools import (CUTTERS, ENERGY, GRASPERS, SPECS, SUCTION,
                                               TOOL_NAMES)
@@ -83,10 +84,17 @@ def sequence_types(seed: int, index: int, max_instruments: int) -> list[int]:
     return [first, *rng.choice(others, size=count - 1, replace=False).tolist()]
 
 
-def _place(rng: np.random.Generator, plane: Plane, type_id: int, side: float) -> motion.Actor:
+def _place(rng: np.random.Generator, plane: Plane, type_id: int, side: float,
+           cross: tuple[float, float] | None) -> motion.Actor:
+    """An instrument entering from ``side`` (image angle); its tip near the centre, or just
+    beyond the point ``cross`` (u, v) so that its shaft crosses another instrument."""
     theta = side + rng.normal(0, 0.25)
-    u = np.clip(0.5 + 0.1 * np.cos(theta) + rng.normal(0, 0.07), 0.25, 0.75)
-    v = np.clip(0.5 + 0.1 * np.sin(theta) + rng.normal(0, 0.07), 0.25, 0.75)
+    if cross is None:
+        u = 0.5 + 0.1 * np.cos(theta) + rng.normal(0, 0.07)
+        v = 0.5 + 0.1 * np.sin(theta) + rng.normal(0, 0.07)
+    else:
+        u, v = np.asarray(cross) - 0.1 * np.array([np.cos(theta), np.sin(theta)])
+    u, v = np.clip(u, 0.25, 0.75), np.clip(v, 0.25, 0.75)
     q = plane.intersect(np.zeros(3), CAM.ray(u, v))
     tip = q + plane.normal * rng.uniform(0.004, 0.012)
     remote = q + np.array([np.cos(theta), np.sin(theta), 0.0]) * rng.uniform(0.10, 0.14)
@@ -99,6 +107,14 @@ def _place(rng: np.random.Generator, plane: Plane, type_id: int, side: float) ->
     return motion.Actor(spec, type_id, remote, state)
 
 
+def _uv(actor: motion.Actor, plane: Plane) -> tuple[float, float]:
+    """Where the middle of the first few centimetres of ``actor``'s shaft appears (u, v)."""
+    tip = np.asarray(actor.state.tip)
+    mid = tip + (actor.remote - tip) / np.linalg.norm(actor.remote - tip) * 0.03
+    px = CAM.project(CAM.to_eye(mid, np.zeros(3)))
+    return tuple((px + 0.5) / (CAM.width, CAM.height))
+
+
 def _folder(type_id: int, side: float) -> str:
     base = TOOL_NAMES[type_id][0]
     # EndoVis names the prograsp / needle-driver folders by the arm that holds them.
@@ -106,7 +122,7 @@ def _folder(type_id: int, side: float) -> str:
     return f"{prefix}{base}_labels"
 
 
-def _visible(actor: motion.Actor, tip, centre: np.ndarray, margin: float) -> bool:
+def _visible(tip, centre: np.ndarray, margin: float) -> bool:
     px = CAM.project(CAM.to_eye(np.asarray(tip), centre))
     return bool(CAM.inside(px, margin))
 
@@ -132,37 +148,21 @@ def _feasible(activity: str, actor: motion.Actor) -> bool:
             "Suction": t in SUCTION}[activity]
 
 
-def _camera_path(rng, actors, centre: np.ndarray, n: int, survey: bool) -> list[np.ndarray]:
-    """Endoscope positions of an Idle phase: a slow pan/zoom, or a look away and back."""
-    if survey:
-        for angle in rng.permutation(8) * (np.pi / 4):
-            for dist in (0.07, 0.095):
-                far = centre + np.array([np.cos(angle) * dist, np.sin(angle) * dist * 0.8, 0.015])
-                if not _any_in_view(actors, far):
-                    out, back = int(0.4 * n), int(0.4 * n)
-                    return [motion._lerp(centre, far, motion.ease((i + 1) / out)) if i < out
-                            else far if i < n - back
-                            else motion._lerp(far, centre, motion.ease((i - n + back + 1) / back))
-                            for i in range(n)]
-    step = np.array([rng.uniform(-0.02, 0.02), rng.uniform(-0.015, 0.015),
-                     rng.uniform(-0.012, 0.015)])
-    goal = np.clip(centre + step, [-0.03, -0.025, -0.015], [0.03, 0.025, 0.025])
-    return [motion._lerp(centre, goal, motion.ease((i + 1) / n)) for i in range(n)]
-
-
 def _try_activity(activity, index, actors, ctx, n):
     actor = actors[index]
     for _ in range(4):
         phase = motion.MOTIONS[activity](ctx, actor, n)
-        if all(_visible(actor, s.tip, ctx.centre, 0.03) for s in phase.states):
+        if all(_visible(s.tip, ctx.centre, 0.03) for s in phase.states):
             return phase
     return None
 
 
 def _idle_frames(rng, actors, centre, n: int, start: int) -> list[np.ndarray]:
+    """Endoscope positions of an Idle phase: still, panning, or looking away and back."""
     move = start > 0 and rng.random() < 0.6
     survey = move and start >= SURVEY_AFTER and n >= 12 and rng.random() < 0.5
-    return _camera_path(rng, actors, centre, n, survey) if move else [centre] * n
+    clear = (lambda far: not _any_in_view(actors, far)) if survey else None
+    return camera_path(rng, centre, n, clear) if move else [centre] * n
 
 
 def _bleeding(rng: np.random.Generator, plane: Plane, frames: int) -> list[Pool]:
@@ -182,7 +182,11 @@ def plan_sequence(seed: int, index: int, frames: int, max_instruments: int) -> P
     palette, gain = int(rng.integers(len(PALETTES))), float(rng.uniform(0.85, 1.2))
     types = sequence_types(seed, index, max_instruments)
     sides = [_SIDES[s] for s in rng.choice(4, size=len(types), replace=False, p=_SIDE_P)]
-    actors = [_place(rng, plane, t, s) for t, s in zip(types, sides)]
+    actors = []
+    for t, s in zip(types, sides):  # now and then a shaft crosses the first instrument's
+        first = actors[0] if actors and rng.random() < 0.4 else None
+        cross = None if first is None else _uv(first, plane)
+        actors.append(_place(rng, plane, t, s, cross))
     instruments = tuple(Instrument(t, _folder(t, s), TOOL_NAMES[t][1], a.remote)
                         for t, s, a in zip(types, sides, actors))
     pools, marks, smokes = _bleeding(rng, plane, frames), [], []
@@ -225,7 +229,7 @@ def _choose(rng, actors, counts, ctx, n, last):
         if activity == "Idle":
             break
         able = [i for i, a in enumerate(actors) if _feasible(activity, a)
-                and (activity, i) != last and _visible(a, a.state.tip, ctx.centre, 0.05)]
+                and (activity, i) != last and _visible(a.state.tip, ctx.centre, 0.05)]
         for i in rng.permutation(able).tolist() if able else []:
             phase = _try_activity(activity, i, actors, ctx, n)
             if phase is not None:

@@ -49,7 +49,7 @@ def shade(albedo: np.ndarray, normal: np.ndarray, point: np.ndarray, gloss: floa
     half /= np.linalg.norm(half, axis=-1, keepdims=True)
     n_l = np.abs(np.sum(normal * light, axis=-1, keepdims=True))
     n_h = np.clip(np.abs(np.sum(normal * half, axis=-1, keepdims=True)), 0, 1)
-    falloff = np.clip((Z_REF / dist) ** 2, 0.1, 3.0) * gain
+    falloff = np.clip((Z_REF / dist) ** 2, 0.1, 2.2) * gain
     spec = gloss * (0.9 * n_h ** 60 + 0.18 * n_h ** 8)
     return 255 * falloff * (albedo * (0.15 + 0.85 * n_l) + spec)
 
@@ -113,7 +113,10 @@ def _draw_cylinder(cv: _Canvas, cyl: Cylinder, gain: float) -> None:
     if np.linalg.norm(axis) < 1e-7:
         return
     axis /= np.linalg.norm(axis)
-    phi = np.linspace(-np.pi / 2, np.pi / 2, STRIPS + 1)
+    # As many strips as the projected width needs (about 4 px each), at most STRIPS.
+    width = 2 * radii.max() * cv.cam.fx / max(float(points[:, 2].min()), Z_NEAR)
+    strips = int(np.clip(width / 4, 3, STRIPS))
+    phi = np.linspace(-np.pi / 2, np.pi / 2, strips + 1)
     ring, _ = _ring(points, radii, phi, axis)
     mid_phi = (phi[1:] + phi[:-1]) / 2
     mids, normals = _ring((points[1:] + points[:-1]) / 2, (radii[1:] + radii[:-1]) / 2, mid_phi,
@@ -122,10 +125,10 @@ def _draw_cylinder(cv: _Canvas, cyl: Cylinder, gain: float) -> None:
     fixed = cv.fixed(ring)  # [S + 1, P, 2]
     outline = np.concatenate([fixed[:, 0], fixed[::-1, -1]])
     cv.fill(outline, rgb[:, 0].mean(0), cyl.part, convex=False)  # silhouette, edge colour
-    for s in range(len(points) - 1):
-        for k in range(STRIPS):
-            quad = np.stack([fixed[s, k], fixed[s + 1, k], fixed[s + 1, k + 1], fixed[s, k + 1]])
-            cv.fill(quad, rgb[s, k])
+    quads = np.stack([fixed[:-1, :-1], fixed[1:, :-1], fixed[1:, 1:], fixed[:-1, 1:]], axis=2)
+    for quad_row, rgb_row in zip(quads, rgb.tolist()):
+        for quad, colour in zip(quad_row, rgb_row):
+            cv2.fillConvexPoly(cv.colour, quad, colour, cv2.LINE_8, SHIFT)
 
 
 def _draw_plate(cv: _Canvas, plate: Plate, gain: float) -> None:

@@ -2,8 +2,8 @@
 
 Every type carries the cues a person uses on real video, plus one the renderer can make
 unmistakable (coloured ring bands on the shaft near the wrist, type-specific colour and
-position), so the types stay separable at a 256x320 network input and, by colour and size,
-at 96x128:
+position, and a faint tint of the same hue on the black shafts), so the types stay
+separable at a 256x320 network input and, by colour and size, at 96x128:
 
 ==  ==========================  ===============================================================
 id  type                        cues
@@ -14,7 +14,7 @@ id  type                        cues
 3   Large Needle Driver         short stout blunt jaws, dark serrated insert; 1 wide yellow band
 4   Vessel Sealer               long broad flat dark jaws with a bright electrode stripe, bulky
                                 wrist housing wider than the shaft; 1 broad purple band
-5   Grasping Retractor          long broad jaws, 3 windows, light-grey shaft; 1 orange band
+5   Grasping Retractor          long broad jaws, 3 windows, warm mid-grey shaft; 1 orange band
 6   Monopolar Curved Scissors   curved pointed bright blades, copper tip cover; 1 red band
 7   Other                       suction/irrigation tube: 5 mm light silver shaft, no wrist, no
                                 jaws, rounded darker tip with holes (tip = part 30); no band
@@ -89,24 +89,24 @@ class ToolSpec:
 MM = 1e-3
 _SILVER = (0.80, 0.80, 0.82)
 SPECS: dict[int, ToolSpec] = {
-    1: ToolSpec(4 * MM, (0.13, 0.13, 0.15), 0.9, ((6 * MM, 3 * MM, (0.10, 0.35, 0.95)),),
+    1: ToolSpec(4 * MM, (0.10, 0.12, 0.20), 0.9, ((6 * MM, 3 * MM, (0.10, 0.35, 0.95)),),
                 9 * MM, 3.6 * MM, (0.22, 0.45, 0.80),
                 JawSpec(15 * MM, 3.6 * MM, 0.7 * MM, 2.2 * MM, 0.30, "pointed", 0, 0.9,
                         (0.78, 0.78, 0.80), 1.0)),
-    2: ToolSpec(4 * MM, (0.10, 0.10, 0.11), 0.9,
+    2: ToolSpec(4 * MM, (0.08, 0.13, 0.09), 0.9,
                 ((5 * MM, 2.5 * MM, (0.10, 0.80, 0.25)), (10 * MM, 2.5 * MM, (0.10, 0.80, 0.25))),
                 10 * MM, 3.8 * MM, (0.36, 0.36, 0.38),
                 JawSpec(19 * MM, 6.0 * MM, 2.8 * MM, 2.6 * MM, 0.0, "round", 2, 1.0,
                         _SILVER, 1.0)),
-    3: ToolSpec(4 * MM, (0.09, 0.09, 0.10), 0.8, ((6 * MM, 5 * MM, (0.95, 0.82, 0.10)),),
+    3: ToolSpec(4 * MM, (0.15, 0.13, 0.07), 0.8, ((6 * MM, 5 * MM, (0.95, 0.82, 0.10)),),
                 8 * MM, 3.9 * MM, (0.45, 0.45, 0.47),
                 JawSpec(11 * MM, 5.4 * MM, 4.4 * MM, 3.4 * MM, 0.0, "blunt", 0, 0.6,
                         (0.58, 0.60, 0.63), 0.7, stripe_rgb=(0.22, 0.22, 0.24))),
-    4: ToolSpec(4 * MM, (0.16, 0.16, 0.18), 0.8, ((9 * MM, 7 * MM, (0.58, 0.20, 0.85)),),
+    4: ToolSpec(4 * MM, (0.17, 0.13, 0.21), 0.8, ((9 * MM, 7 * MM, (0.58, 0.20, 0.85)),),
                 15 * MM, 5.6 * MM, (0.24, 0.26, 0.32),
                 JawSpec(24 * MM, 6.8 * MM, 5.6 * MM, 3.0 * MM, 0.06, "round", 0, 0.5,
                         (0.30, 0.30, 0.33), 0.6, stripe_rgb=(0.90, 0.90, 0.92))),
-    5: ToolSpec(4 * MM, (0.30, 0.30, 0.32), 1.0, ((6 * MM, 3.5 * MM, (1.00, 0.50, 0.05)),),
+    5: ToolSpec(4 * MM, (0.25, 0.23, 0.21), 0.9, ((6 * MM, 3.5 * MM, (1.00, 0.50, 0.05)),),
                 9 * MM, 3.9 * MM, (0.52, 0.52, 0.54),
                 JawSpec(26 * MM, 6.2 * MM, 5.4 * MM, 2.4 * MM, 0.0, "round", 3, 1.0,
                         _SILVER, 1.0)),
