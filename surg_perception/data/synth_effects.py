@@ -125,10 +125,10 @@ def draw_ground(image: np.ndarray, pools: list[Pool], marks: list[Mark], t: int,
         if r < 2e-4:
             continue
         poly = _project(cam, centre, pool.centre + ring * (r * pool.shape)[:, None])
-        shine = _project(cam, centre, pool.centre + ring * 0.35 * r - plane.e2 * 0.3 * r)
+        shine = _project(cam, centre, pool.centre + ring * 0.18 * r - plane.e2 * 0.35 * r)
         if poly is not None:
             _blend(image, poly, BLOOD, 0.92, glint=20.0)
-            _blend(image, shine, BLOOD * 1.6, 0.5, glint=255.0)
+            _blend(image, shine, BLOOD * 1.5, 0.4, glint=255.0)
 
 
 def smoke_density(smokes: list[Smoke], t: int, cam: Camera, centre: np.ndarray,

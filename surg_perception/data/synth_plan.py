@@ -31,6 +31,7 @@ from surg_perception.data.synth_tools import (CUTTERS, ENERGY, GRASPERS, SPECS, 
 
 PHASE_FRAMES = (6, 16)
 SURVEY_AFTER = 16  # no look-away camera move before this frame
+MIN_TISSUE_DISTANCE = 0.05  # metres between the lens and the tissue plane
 WEIGHTS = {"Idle": 1.0, "Grasping": 1.0, "Retraction": 1.0, "Tissue_Manipulation": 1.0,
            "Cutting": 3.0, "Cauterization": 1.4, "Suction": 3.4}
 _SIDES = (np.pi, 0.0, np.pi / 2, -np.pi / 2)  # shaft comes in from the left/right/bottom/top
@@ -73,15 +74,27 @@ def stream(seed: int, index: int, purpose: int) -> np.random.Generator:
 
 
 def sequence_types(seed: int, index: int, max_instruments: int) -> list[int]:
-    """Instrument types of sequence ``index`` (1-based), deterministic from the seed."""
+    """Instrument types of sequence ``index`` (1-based), deterministic from the seed.
+
+    The first type cycles through a seed-wide permutation; the others are the types used
+    least in sequences 1..index-1 (replayed, so sequence k never depends on later ones),
+    ties broken at random: every type occurs about equally often.
+    """
     order = stream(seed, 0, 0).permutation(len(SPECS)) + 1
-    rng = stream(seed, index, 4)
-    count = int(rng.integers(1, max_instruments + 1))
-    first = int(order[(index - 1) % len(order)])
-    if first in SUCTION and count == 1 and max_instruments > 1:
-        count = 2
-    others = [t for t in SPECS if t != first]
-    return [first, *rng.choice(others, size=count - 1, replace=False).tolist()]
+    used = dict.fromkeys(SPECS, 0)
+    for k in range(1, index + 1):
+        rng = stream(seed, k, 4)
+        count = int(rng.integers(1, max_instruments + 1))
+        first = int(order[(k - 1) % len(order)])
+        if first in SUCTION and count == 1 and max_instruments > 1:
+            count = 2
+        ties = rng.random(len(SPECS))
+        others = sorted((t for t in SPECS if t != first),
+                        key=lambda t: (used[t], ties[t - 1]))  # noqa: B023 (used at once)
+        types = [first, *others[:count - 1]]
+        for t in types:
+            used[t] += 1
+    return types
 
 
 def _place(rng: np.random.Generator, plane: Plane, type_id: int, side: float,
@@ -157,12 +170,14 @@ def _try_activity(activity, index, actors, ctx, n):
     return None
 
 
-def _idle_frames(rng, actors, centre, n: int, start: int) -> list[np.ndarray]:
-    """Endoscope positions of an Idle phase: still, panning, or looking away and back."""
+def _idle_frames(rng, actors, plane: Plane, centre, n: int, start: int) -> list[np.ndarray]:
+    """Endoscope positions of an Idle phase: still, panning, or looking away and back;
+    the lens stays MIN_TISSUE_DISTANCE from the tissue."""
+    allowed = lambda c: plane.height(c) >= MIN_TISSUE_DISTANCE  # noqa: E731
     move = start > 0 and rng.random() < 0.6
     survey = move and start >= SURVEY_AFTER and n >= 12 and rng.random() < 0.5
     clear = (lambda far: not _any_in_view(actors, far)) if survey else None
-    return camera_path(rng, centre, n, clear) if move else [centre] * n
+    return camera_path(rng, centre, n, allowed, clear) if move else [centre] * n
 
 
 def _bleeding(rng: np.random.Generator, plane: Plane, frames: int) -> list[Pool]:
@@ -199,7 +214,7 @@ def plan_sequence(seed: int, index: int, frames: int, max_instruments: int) -> P
         activity, index_acting, phase = _choose(rng, actors, counts, ctx, n, last)
         held = [motion.hold_pull(ctx, a, np.asarray(a.state.tip)) for a in actors]
         if phase is None:
-            for c in _idle_frames(rng, actors, centre, n, len(out)):
+            for c in _idle_frames(rng, actors, plane, centre, n, len(out)):
                 out.append(Frame(c, tuple(a.state for a in actors),
                                  tuple(p for p in held if p), "Idle", None))
             centre = out[-1].centre

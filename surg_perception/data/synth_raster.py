@@ -49,7 +49,7 @@ def shade(albedo: np.ndarray, normal: np.ndarray, point: np.ndarray, gloss: floa
     half /= np.linalg.norm(half, axis=-1, keepdims=True)
     n_l = np.abs(np.sum(normal * light, axis=-1, keepdims=True))
     n_h = np.clip(np.abs(np.sum(normal * half, axis=-1, keepdims=True)), 0, 1)
-    falloff = np.clip((Z_REF / dist) ** 2, 0.1, 2.2) * gain
+    falloff = np.clip((Z_REF / dist) ** 2, 0.1, 1.8) * gain
     spec = gloss * (0.9 * n_h ** 60 + 0.18 * n_h ** 8)
     return 255 * falloff * (albedo * (0.15 + 0.85 * n_l) + spec)
 

@@ -27,6 +27,7 @@ from surg_perception.data.synth_tools import SPECS
 NOISE_SIGMA = 1.6  # sensor noise, grey levels
 NOISE_PAD = 32
 EXPOSURE = 0.5  # fraction of the frame interval the shutter is open (motion blur length)
+MAX_SMEAR = 0.02
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +75,13 @@ def _px(cam: Camera, centre: np.ndarray, point: np.ndarray) -> np.ndarray:
     return cam.project(cam.to_eye(point, centre))
 
 
+def _smear(flow: np.ndarray, cam: Camera) -> np.ndarray:
+    """Motion-blur vector (px) of an image motion ``flow`` per frame: the exposure's share,
+    at most MAX_SMEAR of the frame width (a faster pan would be a grey streak)."""
+    length = float(np.hypot(*flow)) * EXPOSURE
+    return flow * EXPOSURE * min(1.0, MAX_SMEAR * cam.width / max(length, 1e-9))
+
+
 def _tissue_image(assets: Assets, t: int, cam: Camera) -> np.ndarray:
     plan, frame = assets.plan, assets.plan.frames[t]
     ground = warp_tissue(assets.tissue, cam, frame.centre)
@@ -91,7 +99,7 @@ def _tissue_image(assets: Assets, t: int, cam: Camera) -> np.ndarray:
     cv2.add(image, cv2.merge([shine, shine, shine]), dst=image)
     prev = plan.frames[max(t - 1, 0)].centre
     flow = (_px(cam, frame.centre, plan.plane.origin) - _px(cam, prev, plan.plane.origin))
-    smear = flow * EXPOSURE * min(1.0, 0.02 * cam.width / max(np.hypot(*flow) * EXPOSURE, 1e-9))
+    smear = _smear(flow, cam)
     kernel = motion_kernel(smear) if np.hypot(*smear) >= 2 else None
     if kernel is not None:  # the endoscope pans fast: the whole view smears
         image = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
@@ -129,8 +137,8 @@ def render_frame(assets: Assets, t: int, cam: Camera, eye: int = 0) -> Rendered:
     prev_centre = plan.frames[max(t - 1, 0)].centre
     gain = exposure(assets.tissue, cam, frame.centre, plan.gain)
     for k in _depth_order(geoms, cam, frame.centre):
-        motion = (_px(cam, frame.centre, geoms[k].tip)
-                  - _px(cam, prev_centre, prev_geoms[k].tip)) * EXPOSURE
+        motion = _smear(_px(cam, frame.centre, geoms[k].tip)
+                        - _px(cam, prev_centre, prev_geoms[k].tip), cam)
         layer = render_tool(geoms[k], cam, frame.centre, motion, gain)
         if layer is None:
             continue

@@ -27,7 +27,7 @@ PALETTES = (  # (dark, mid, light, fat) RGB 0..255
     ((85, 12, 18), (170, 44, 44), (225, 105, 95), (225, 180, 110)),
 )
 Z_REF = 0.10
-TEXEL = 0.7  # texture detail relative to the image at the plane's distance
+TEXEL = 0.6  # texture detail relative to the image at the plane's distance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +126,8 @@ def _sparkles(rng: np.random.Generator, size: tuple[int, int], count: int) -> np
 def make_tissue(rng: np.random.Generator, plane: Plane, cam: Camera, palette: int) -> Tissue:
     """Texture for ``plane`` at the detail ``cam`` needs; ``palette`` indexes PALETTES."""
     dist = float(plane.origin[2])
-    hu, hv = 1.3 * dist * cam.cx / cam.fx + 0.04, 1.3 * dist * cam.cy / cam.fy + 0.035
+    # Wide enough for the endoscope's look-away moves (synth_path: up to 9.5 cm sideways).
+    hu, hv = 1.3 * dist * cam.cx / cam.fx + 0.11, 1.3 * dist * cam.cy / cam.fy + 0.09
     size = (max(32, int(2 * hu * TEXEL * cam.fx / dist)),
             max(32, int(2 * hv * TEXEL * cam.fy / dist)))
     dark, mid, light, fat_rgb = (np.float32(c) * rng.uniform(0.92, 1.08, 3).astype(np.float32)

@@ -1,27 +1,31 @@
 """The seven EndoVis 2017 instrument types as 3D models: sizes (metres), colours, jaw shapes.
 
-Every type carries the cues a person uses on real video, plus one the renderer can make
-unmistakable (coloured ring bands on the shaft near the wrist, type-specific colour and
-position, and a faint tint of the same hue on the black shafts), so the types stay
-separable at a 256x320 network input and, by colour and size, at 96x128:
+Every type carries the cues a person uses on real video (jaw length, width, curvature, tip,
+fenestrations, wrist shape), plus one the renderer makes unmistakable at any scale: a colour
+of its own (hue) on the shaft, the wrist and ring bands near the wrist, so that any visible
+part of an instrument tells its type at the 256x320 network input and at 96x128, also when
+only the shaft or only the tip is in view:
 
 ==  ==========================  ===============================================================
 id  type                        cues
 ==  ==========================  ===============================================================
-1   Bipolar Forceps             slender curved (Maryland) jaws, pointed tips; blue wrist;
-                                1 blue band
-2   Prograsp Forceps            medium jaws, 2 windows, broad base, round tip; 2 green bands
-3   Large Needle Driver         short stout blunt jaws, dark serrated insert; 1 wide yellow band
+1   Bipolar Forceps             slender curved (Maryland) jaws, pointed tips; blue shaft, wrist
+                                and band
+2   Prograsp Forceps            medium jaws, 2 windows, broad base, round tip; green, 2 bands
+3   Large Needle Driver         short stout blunt jaws, dark serrated insert; yellow, wide band
 4   Vessel Sealer               long broad flat dark jaws with a bright electrode stripe, bulky
-                                wrist housing wider than the shaft; 1 broad purple band
-5   Grasping Retractor          long broad jaws, 3 windows, warm mid-grey shaft; 1 orange band
-6   Monopolar Curved Scissors   curved pointed bright blades, copper tip cover; 1 red band
+                                purple wrist housing wider than the shaft; purple broad band
+5   Grasping Retractor          long broad jaws, 3 windows; cyan shaft, wrist and band
+6   Monopolar Curved Scissors   curved pointed bright blades, copper tip cover; black shaft,
+                                red band
 7   Other                       suction/irrigation tube: 5 mm light silver shaft, no wrist, no
                                 jaws, rounded darker tip with holes (tip = part 30); no band
 ==  ==========================  ===============================================================
 
-da Vinci shafts are 8 mm across; the "Other" tube is 5 mm. Jaws are flat plates hinged on a
-pivot axis; ``curve`` bends them sideways within the plate (Maryland, scissors).
+da Vinci shafts are 8 mm across and black; the colours are this generator's device to keep
+the types separable with a margin (real types differ mostly at the tip). The "Other" tube is
+5 mm. Jaws are flat plates hinged on a pivot axis; ``curve`` bends them sideways within the
+plate (Maryland, scissors).
 """
 
 from __future__ import annotations
@@ -89,28 +93,28 @@ class ToolSpec:
 MM = 1e-3
 _SILVER = (0.80, 0.80, 0.82)
 SPECS: dict[int, ToolSpec] = {
-    1: ToolSpec(4 * MM, (0.10, 0.12, 0.20), 0.9, ((6 * MM, 3 * MM, (0.10, 0.35, 0.95)),),
+    1: ToolSpec(4 * MM, (0.06, 0.12, 0.45), 0.9, ((6 * MM, 3 * MM, (0.10, 0.35, 0.95)),),
                 9 * MM, 3.6 * MM, (0.22, 0.45, 0.80),
                 JawSpec(15 * MM, 3.6 * MM, 0.7 * MM, 2.2 * MM, 0.30, "pointed", 0, 0.9,
                         (0.78, 0.78, 0.80), 1.0)),
-    2: ToolSpec(4 * MM, (0.08, 0.13, 0.09), 0.9,
+    2: ToolSpec(4 * MM, (0.05, 0.36, 0.08), 0.9,
                 ((5 * MM, 2.5 * MM, (0.10, 0.80, 0.25)), (10 * MM, 2.5 * MM, (0.10, 0.80, 0.25))),
-                10 * MM, 3.8 * MM, (0.36, 0.36, 0.38),
+                10 * MM, 3.8 * MM, (0.25, 0.55, 0.30),
                 JawSpec(19 * MM, 6.0 * MM, 2.8 * MM, 2.6 * MM, 0.0, "round", 2, 1.0,
                         _SILVER, 1.0)),
-    3: ToolSpec(4 * MM, (0.15, 0.13, 0.07), 0.8, ((6 * MM, 5 * MM, (0.95, 0.82, 0.10)),),
-                8 * MM, 3.9 * MM, (0.45, 0.45, 0.47),
+    3: ToolSpec(4 * MM, (0.42, 0.38, 0.03), 0.8, ((6 * MM, 5 * MM, (0.95, 0.82, 0.10)),),
+                8 * MM, 3.9 * MM, (0.60, 0.52, 0.20),
                 JawSpec(11 * MM, 5.4 * MM, 4.4 * MM, 3.4 * MM, 0.0, "blunt", 0, 0.6,
                         (0.58, 0.60, 0.63), 0.7, stripe_rgb=(0.22, 0.22, 0.24))),
-    4: ToolSpec(4 * MM, (0.17, 0.13, 0.21), 0.8, ((9 * MM, 7 * MM, (0.58, 0.20, 0.85)),),
-                15 * MM, 5.6 * MM, (0.24, 0.26, 0.32),
+    4: ToolSpec(4 * MM, (0.36, 0.06, 0.40), 0.8, ((9 * MM, 7 * MM, (0.58, 0.20, 0.85)),),
+                15 * MM, 5.6 * MM, (0.45, 0.20, 0.60),
                 JawSpec(24 * MM, 6.8 * MM, 5.6 * MM, 3.0 * MM, 0.06, "round", 0, 0.5,
                         (0.30, 0.30, 0.33), 0.6, stripe_rgb=(0.90, 0.90, 0.92))),
-    5: ToolSpec(4 * MM, (0.25, 0.23, 0.21), 0.9, ((6 * MM, 3.5 * MM, (1.00, 0.50, 0.05)),),
-                9 * MM, 3.9 * MM, (0.52, 0.52, 0.54),
+    5: ToolSpec(4 * MM, (0.04, 0.36, 0.42), 0.9, ((6 * MM, 3.5 * MM, (0.10, 0.85, 0.90)),),
+                9 * MM, 3.9 * MM, (0.22, 0.52, 0.58),
                 JawSpec(26 * MM, 6.2 * MM, 5.4 * MM, 2.4 * MM, 0.0, "round", 3, 1.0,
                         _SILVER, 1.0)),
-    6: ToolSpec(4 * MM, (0.07, 0.07, 0.08), 0.9, ((16 * MM, 3 * MM, (0.90, 0.10, 0.10)),),
+    6: ToolSpec(4 * MM, (0.06, 0.06, 0.07), 0.9, ((16 * MM, 3 * MM, (0.90, 0.10, 0.10)),),
                 10 * MM, 4.4 * MM, (0.62, 0.36, 0.20),
                 JawSpec(14 * MM, 3.4 * MM, 0.4 * MM, 1.6 * MM, 0.35, "pointed", 0, 0.7,
                         (0.90, 0.88, 0.82), 1.3)),
