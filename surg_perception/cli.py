@@ -18,6 +18,8 @@ from surg_perception.errors import SurgPerceptionError
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("surg_perception.data.synth",
               "write a synthetic surgical video dataset (EndoVis 2017 layout)"),
+    "synth-gallery": ("surg_perception.data.synth_gallery",
+                      "one PNG showing each synthetic instrument type and activity"),
     "train": ("surg_perception.training.cli", "train a model with the ATO schedule"),
     "evaluate": ("surg_perception.evaluation.cli",
                  "Dice/IoU/Hausdorff, mAP@0.5, activity accuracy/F1, FPS; robustness"),

@@ -114,7 +114,8 @@ class BagMetrics:
             report["map50"] = round(map50, 6)
         pred, true = self._activity
         if true:
-            scores = activity_scores(pred, true, max(pred + true) + 1)
+            # At least 2 classes: torchmetrics refuses 1 (a bag whose every frame is Idle).
+            scores = activity_scores(pred, true, max(2, max(pred + true) + 1))
             report["activity_frames"] = len(true)
             report.update({k: round(v, 6) for k, v in scores.items()})
         return {"segmentation_frames": self._frames, **report} if report else {}

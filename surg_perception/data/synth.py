@@ -1,16 +1,20 @@
-"""Synthetic surgical videos written in the EndoVis 2017 layout (see ``endovis17.py``).
+"""Synthetic surgical videos of a small 3D world, written in the EndoVis 2017 layout.
 
-``surg-perception synth OUT --sequences N --frames F --size W H --seed S`` writes::
+``surg-perception synth OUT --sequences N --frames F --size W H --seed S [--stereo]`` writes::
 
     OUT/instrument_dataset_<k>/left_frames/frame<NNN>.png                 RGB frames W x H
+    OUT/instrument_dataset_<k>/right_frames/frame<NNN>.png                (--stereo) right eye
     OUT/instrument_dataset_<k>/ground_truth/<Name>_labels/frame<NNN>.png  parts 10/20/30
     OUT/instrument_dataset_<k>/vqla/label/frame<NNN>.txt                  activity (VQLA)
-    OUT/README.txt, OUT/manifest.json                                     layout, seed, tools
+    OUT/instrument_dataset_<k>/synth_gt.jsonl                             3D/2D tool truth
+    OUT/README.txt, OUT/manifest.json                                     layout, cameras, tools
 
-1-3 instruments of distinct types per sequence move over a tissue texture; their
-activity labels follow their motion (``synth_scene.py``). For ``--size 1920 1080`` the scene
-is rendered at 1280x1024 inside black side bars, like the original EndoVis frames, so the
-loader's crop at (320, 28) recovers it exactly. Same seed -> byte-identical files.
+Articulated 3D instruments (``synth_tools``, ``synth_geometry``) act on a textured tissue
+plane (``synth_tissue``) following a phase plan (``synth_plan``, ``synth_motion``) and are
+rendered through a pinhole stereo endoscope (``synth_camera``, ``synth_scene``). For ``--size
+1920 1080`` the scene is rendered at 1280x1024 inside black side bars, like the original
+EndoVis frames, so the loader's crop at (320, 28) recovers it exactly. Same seed ->
+byte-identical files; sequence k does not depend on the number of sequences.
 """
 
 from __future__ import annotations
@@ -18,42 +22,40 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
+import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from surg_perception.classes import (ENDOVIS17_CROP_OFFSET, ENDOVIS17_CROP_SIZE,
                                      ENDOVIS17_INSTRUMENT_TYPES)
-from surg_perception.data import synth_scene
 from surg_perception.data.endovis17 import INSTRUMENT_FOLDER_TYPES
 from surg_perception.data.io import write_png
+from surg_perception.data.synth_camera import BASELINE_M, HFOV_DEG, camera_info, make_camera
+from surg_perception.data.synth_gt import frame_record, vqla_lines
+from surg_perception.data.synth_plan import WEIGHTS, plan_sequence
+from surg_perception.data.synth_readme import README
+from surg_perception.data.synth_scene import make_assets, render_frame
+from surg_perception.data.synth_tools import TOOL_NAMES
 from surg_perception.errors import ConfigError, DatasetError
 
-# type id -> (ground-truth folder base name, name used in VQLA questions)
-TOOL_NAMES = {
-    1: ("Bipolar_Forceps", "bipolar_forceps"),
-    2: ("Prograsp_Forceps", "prograsp_forceps"),
-    3: ("Large_Needle_Driver", "large_needle_driver"),
-    4: ("Vessel_Sealer", "vessel_sealer"),
-    5: ("Grasping_Retractor", "grasping_retractor"),
-    6: ("Monopolar_Curved_Scissors", "monopolar_curved_scissors"),
-    7: ("Other", "other_instrument"),
-}
-_EDGES = ("left", "right", "bottom", "top")
-_EDGE_P = (0.3, 0.3, 0.3, 0.1)
+__all__ = ["RAW_SIZE", "TOOL_NAMES", "SynthConfig", "add_arguments", "run",
+           "write_synth_dataset"]
 RAW_SIZE = (1920, 1080)
 
 
 @dataclasses.dataclass(frozen=True)
 class SynthConfig:
-    """What to generate; ``size`` is (W, H) of the written frames."""
+    """What to generate; ``size`` is (W, H) of the written frames, ``stereo`` adds the right
+    eye (``right_frames``)."""
 
     sequences: int = 4
     frames: int = 24
     size: tuple[int, int] = (320, 256)
     seed: int = 0
     max_instruments: int = 3
+    stereo: bool = False
 
     def __post_init__(self) -> None:
         if self.sequences < 1 or self.frames < 1:
@@ -63,84 +65,18 @@ class SynthConfig:
         if not 1 <= self.max_instruments <= len(TOOL_NAMES):
             raise ConfigError(f"max_instruments must be in 1..{len(TOOL_NAMES)}")
 
+    @property
+    def raw(self) -> bool:
+        """True for 1920x1080: render 1280x1024 inside black bars (EndoVis raw layout)."""
+        return tuple(self.size) == RAW_SIZE
 
-@dataclasses.dataclass(frozen=True)
-class _Tool:
-    type_id: int
-    folder: str
-    vqla_name: str
-    poses: list
-    activities: list
+    @property
+    def render_size(self) -> tuple[int, int]:
+        return ENDOVIS17_CROP_SIZE if self.raw else tuple(self.size)
 
-
-def _plan_tools(rng: np.random.Generator, cfg: SynthConfig, width: int, height: int
-                ) -> list[_Tool]:
-    count = int(rng.integers(1, cfg.max_instruments + 1))
-    types = rng.choice(np.arange(1, len(TOOL_NAMES) + 1), size=count, replace=False)
-    edges = rng.choice(len(_EDGES), size=count, replace=False, p=_EDGE_P)
-    tools = []
-    for type_id, edge in zip(types.tolist(), edges.tolist()):
-        f = rng.uniform(0.2, 0.8)
-        entry = {"left": (0.0, f * height), "right": (width - 1.0, f * height),
-                 "bottom": (f * width, height - 1.0), "top": (f * width, 0.0)}[_EDGES[edge]]
-        target = (width * rng.uniform(0.35, 0.65), height * rng.uniform(0.35, 0.65))
-        angle = math.atan2(target[1] - entry[1], target[0] - entry[0])
-        reach = math.hypot(target[0] - entry[0], target[1] - entry[1])
-        style = synth_scene.TOOL_STYLES[type_id]
-        poses, activities = synth_scene.plan_motion(rng, cfg.frames, entry, angle, reach, style)
-        base, vqla_name = TOOL_NAMES[type_id]
-        side = "Left_" if entry[0] < width / 2 else "Right_"
-        folder = f"{side if type_id in (2, 3) else ''}{base}_labels"
-        tools.append(_Tool(type_id, folder, vqla_name, poses, activities))
-    return tools
-
-
-def _vqla_lines(tools: list[_Tool], masks: list[np.ndarray], t: int, offset: tuple[int, int]
-                ) -> str:
-    lines = []
-    for tool, mask in zip(tools, masks):
-        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-        box = "0,0,0,0"
-        where = "out-of-view"
-        if rows.size:
-            x1, y1 = cols[0] + offset[0], rows[0] + offset[1]
-            x2, y2 = cols[-1] + 1 + offset[0], rows[-1] + 1 + offset[1]
-            box = f"{x1},{y1},{x2},{y2}"
-            vertical = "top" if rows.mean() < mask.shape[0] / 2 else "bottom"
-            where = f"{'left' if cols.mean() < mask.shape[1] / 2 else 'right'}-{vertical}"
-        lines.append(f"What is the state of {tool.vqla_name}?|{tool.activities[t]}|{box}")
-        lines.append(f"Where is {tool.vqla_name} located?|{where}|{box}")
-    return "\n".join(lines) + "\n"
-
-
-def _write_sequence(seq_dir: Path, rng: np.random.Generator, cfg: SynthConfig) -> list[_Tool]:
-    raw = tuple(cfg.size) == RAW_SIZE
-    width, height = ENDOVIS17_CROP_SIZE if raw else cfg.size
-    offset = ENDOVIS17_CROP_OFFSET if raw else (0, 0)
-    tools = _plan_tools(rng, cfg, width, height)
-    margin = max(4, int(0.06 * min(width, height)))
-    texture = synth_scene.tissue_texture(rng, height + 2 * margin, width + 2 * margin)
-    shade = synth_scene.vignette(height, width)
-    phase = rng.uniform(0, 2 * math.pi, size=2)
-    for t in range(cfg.frames):
-        # Slow camera drift: the view slides over a texture slightly larger than the frame.
-        ox, oy = (int(round(margin * (1 + 0.8 * math.sin(0.15 * t + p)))) for p in phase)
-        image = texture[oy:oy + height, ox:ox + width].copy()
-        masks = [synth_scene.draw_tool(image, tool.poses[t], synth_scene.TOOL_STYLES[tool.type_id])
-                 for tool in tools]
-        for k in range(1, len(masks)):  # later tools occlude earlier ones
-            for j in range(k):
-                masks[j][masks[k] > 0] = 0
-        image = image * shade + rng.normal(0.0, 2.0, image.shape)
-        frame = np.clip(image, 0, 255).astype(np.uint8)
-        name = f"frame{t:03d}.png"
-        write_png(seq_dir / "left_frames" / name, _canvas(frame, raw))
-        for tool, mask in zip(tools, masks):
-            write_png(seq_dir / "ground_truth" / tool.folder / name, _canvas(mask, raw))
-        label = seq_dir / "vqla" / "label" / f"frame{t:03d}.txt"
-        label.parent.mkdir(parents=True, exist_ok=True)
-        label.write_text(_vqla_lines(tools, masks, t, offset), encoding="utf-8")
-    return tools
+    @property
+    def offset(self) -> tuple[int, int]:
+        return ENDOVIS17_CROP_OFFSET if self.raw else (0, 0)
 
 
 def _canvas(array: np.ndarray, raw: bool) -> np.ndarray:
@@ -153,21 +89,35 @@ def _canvas(array: np.ndarray, raw: bool) -> np.ndarray:
     return canvas
 
 
-_README = """Synthetic surgical video dataset (surg_perception synth), EndoVis 2017 layout.
-
-instrument_dataset_<k>/left_frames/frame<NNN>.png       RGB frames, {width}x{height}
-instrument_dataset_<k>/ground_truth/<Name>_labels/frame<NNN>.png
-    one grey mask per instrument: 0 background, 10 shaft, 20 wrist, 30 claspers
-instrument_dataset_<k>/vqla/label/frame<NNN>.txt
-    lines 'question|answer|x1,y1,x2,y2' (box in pixel edges, x2/y2 exclusive);
-    'What is the state of <tool>?' answers Idle / Grasping / Retraction /
-    Tissue_Manipulation, following the tool's motion (still / jaws closing /
-    pulled back / pushed in with jaws opening)
-
-seed {seed}, {sequences} sequence(s) x {frames} frame(s); tools per sequence in manifest.json.
-Regenerate: surg-perception synth OUT --sequences {sequences} --frames {frames} \\
-    --size {width} {height} --seed {seed}
-"""
+def _write_sequence(seq_dir: Path, index: int, cfg: SynthConfig) -> dict:
+    plan = plan_sequence(cfg.seed, index, cfg.frames, cfg.max_instruments)
+    for inst in plan.instruments:  # the loader must accept every folder name written here
+        if INSTRUMENT_FOLDER_TYPES.get(inst.folder) != inst.type_id:
+            raise DatasetError(f"{inst.folder}: synth folder name not in the loader table")
+    cams = [make_camera(*cfg.render_size, eye) for eye in ("left", "right")]
+    assets = make_assets(plan, cams[0], cfg.seed, index)
+    lines = []
+    for t in range(cfg.frames):
+        name = f"frame{t:03d}.png"
+        left = render_frame(assets, t, cams[0], 0)
+        write_png(seq_dir / "left_frames" / name, _canvas(left.image, cfg.raw))
+        if cfg.stereo:
+            right = render_frame(assets, t, cams[1], 1)
+            write_png(seq_dir / "right_frames" / name, _canvas(right.image, cfg.raw))
+        masks = [left.mask(k) for k in range(len(plan.instruments))]
+        for inst, mask in zip(plan.instruments, masks):
+            write_png(seq_dir / "ground_truth" / inst.folder / name, _canvas(mask, cfg.raw))
+        label = seq_dir / "vqla" / "label" / f"frame{t:03d}.txt"
+        label.parent.mkdir(parents=True, exist_ok=True)
+        label.write_text(vqla_lines(plan, t, masks, cfg.offset), encoding="utf-8")
+        lines.append(json.dumps(frame_record(plan, t, left.geometry, masks, cams, cfg.offset),
+                                sort_keys=True))
+    (seq_dir / "synth_gt.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    counts = {a: sum(f.activity == a for f in plan.frames) for a in WEIGHTS}
+    return {"name": seq_dir.name, "activity_frames": counts, "instruments": [
+        {"folder": i.folder, "type_id": i.type_id, "vqla_name": i.vqla_name,
+         "type_name": ENDOVIS17_INSTRUMENT_TYPES[i.type_id], "draw_order": k}
+        for k, i in enumerate(plan.instruments)]}
 
 
 def write_synth_dataset(out: str | Path, cfg: SynthConfig | None = None) -> dict:
@@ -177,27 +127,23 @@ def write_synth_dataset(out: str | Path, cfg: SynthConfig | None = None) -> dict
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"{out}: output exists and is not an empty folder; choose another")
     out.mkdir(parents=True, exist_ok=True)
-    sequences = []
-    for k in range(1, cfg.sequences + 1):
-        # One independent stream per sequence: sequence k does not depend on N.
-        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, k]))
-        name = f"instrument_dataset_{k}"
-        tools = _write_sequence(out / name, rng, cfg)
-        sequences.append({"name": name, "instruments": [
-            {"folder": t.folder, "type_id": t.type_id,
-             "type_name": ENDOVIS17_INSTRUMENT_TYPES[t.type_id], "vqla_name": t.vqla_name,
-             "draw_order": i} for i, t in enumerate(tools)]})
-        for tool in tools:  # the loader must accept every folder name written here
-            if INSTRUMENT_FOLDER_TYPES.get(tool.folder) != tool.type_id:
-                raise DatasetError(f"{tool.folder}: synth folder name not in the loader table")
-    manifest = {"format": "surg_perception.synth", "version": 1, "layout": "endovis17",
+    sequences = [_write_sequence(out / f"instrument_dataset_{k}", k, cfg)
+                 for k in range(1, cfg.sequences + 1)]
+    cams = [make_camera(*cfg.render_size, eye) for eye in ("left", "right")]
+    manifest = {"format": "surg_perception.synth", "version": 2, "layout": "endovis17",
                 "seed": cfg.seed, "size": list(cfg.size), "frames": cfg.frames,
+                "stereo": cfg.stereo, "max_instruments": cfg.max_instruments,
+                "baseline_m": BASELINE_M, "hfov_deg": HFOV_DEG,
+                "cameras": {eye: camera_info(cam, cfg.size, cfg.offset)
+                            for eye, cam in zip(("left", "right"), cams)},
                 "part_values": {"shaft": 10, "wrist": 20, "claspers": 30},
-                "sequences": sequences}
+                "jawless_parts": {"Other": {"shaft": 10, "tip": 30}},
+                "activities": list(WEIGHTS), "sequences": sequences}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     width, height = cfg.size
-    (out / "README.txt").write_text(_README.format(
-        width=width, height=height, seed=cfg.seed, sequences=cfg.sequences, frames=cfg.frames))
+    (out / "README.txt").write_text(README.format(
+        width=width, height=height, seed=cfg.seed, sequences=cfg.sequences, frames=cfg.frames,
+        stereo=" --stereo" if cfg.stereo else "", max_instruments=cfg.max_instruments))
     return manifest
 
 
@@ -206,19 +152,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="output folder (must be empty or absent)")
     parser.add_argument("--sequences", type=int, default=4, help="number of sequences")
     parser.add_argument("--frames", type=int, default=24, help="frames per sequence")
-    parser.add_argument("--size", type=int, nargs=2, default=(320, 256), metavar=("W", "H"),
-                        help="frame size; 1920 1080 writes EndoVis-like raw frames")
+    parser.add_argument("--size", type=int, nargs=2, default=ENDOVIS17_CROP_SIZE,
+                        metavar=("W", "H"), help="frame size (default: the EndoVis 2017 crop, "
+                        "1280 1024); 1920 1080 writes EndoVis-like raw frames")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--max-instruments", type=int, default=3,
                         help="at most this many instruments per sequence")
+    parser.add_argument("--stereo", action="store_true",
+                        help="also render the right eye (right_frames/, 5 mm baseline)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="OpenCV threads (default 1: fastest per core; the output does not "
+                        "depend on it)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``surg-perception synth``; returns the exit status."""
     cfg = SynthConfig(sequences=args.sequences, frames=args.frames, size=tuple(args.size),
-                      seed=args.seed, max_instruments=args.max_instruments)
+                      seed=args.seed, max_instruments=args.max_instruments, stereo=args.stereo)
+    if args.threads < 1:
+        raise ConfigError(f"--threads {args.threads}: use 1 or more")
+    cv2.setNumThreads(args.threads)
+    wall, cpu = time.perf_counter(), time.process_time()
     manifest = write_synth_dataset(args.out, cfg)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     tools = sum(len(s["instruments"]) for s in manifest["sequences"])
+    frames = cfg.sequences * cfg.frames
     print(f"wrote {cfg.sequences} sequence(s) x {cfg.frames} frame(s) "
-          f"({tools} instrument tracks) to {args.out}")
+          f"({tools} instrument tracks{', stereo' if cfg.stereo else ''}) to {args.out} in "
+          f"{wall:.1f} s: {frames / wall:.1f} frames/s, {frames / max(cpu, 1e-9):.1f} per CPU "
+          "second")
     return 0

@@ -1,16 +1,18 @@
-"""The synthetic generator: determinism, documented layout, motion-correlated activities."""
+"""The synthetic generator: determinism, the EndoVis 2017 layout read back, raw frames, CLI."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from surg_perception.classes import ACTIVITIES
 from surg_perception.data import synth
-from surg_perception.data.activity import parse_vqla
+from surg_perception.data.endovis17 import INSTRUMENT_FOLDER_TYPES, EndoVis17Dataset
 from surg_perception.data.synth import SynthConfig, write_synth_dataset
 from surg_perception.errors import ConfigError, DatasetError
 
@@ -20,6 +22,10 @@ TINY = SynthConfig(sequences=2, frames=3, size=(96, 80), seed=3)
 def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file()}
+
+
+def _records(seq_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (seq_dir / "synth_gt.jsonl").read_text().splitlines()]
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
@@ -32,9 +38,18 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     assert a[frame] != c[frame]
 
 
+def test_sequence_k_does_not_depend_on_the_number_of_sequences(tmp_path: Path) -> None:
+    write_synth_dataset(tmp_path / "one", SynthConfig(sequences=1, frames=4, size=(96, 80)))
+    write_synth_dataset(tmp_path / "three", SynthConfig(sequences=3, frames=4, size=(96, 80)))
+    one, three = _files(tmp_path / "one"), _files(tmp_path / "three")
+    first = {k: v for k, v in three.items() if k.startswith("instrument_dataset_1/")}
+    assert first == {k: v for k, v in one.items() if k.startswith("instrument_dataset_1/")}
+
+
 def test_layout_matches_the_endovis17_documentation(synth_root: Path, manifest: dict) -> None:
-    assert (synth_root / "README.txt").read_text().startswith("Synthetic surgical video")
-    assert manifest["seed"] == 7 and manifest["size"] == [128, 96]
+    readme = (synth_root / "README.txt").read_text()
+    assert readme.startswith("Synthetic surgical video") and "Cauterization" in readme
+    assert manifest["seed"] == 7 and manifest["size"] == [128, 96] and manifest["version"] == 2
     assert [s["name"] for s in manifest["sequences"]] == [
         f"instrument_dataset_{k}" for k in (1, 2, 3)]
     for seq in manifest["sequences"]:
@@ -43,58 +58,82 @@ def test_layout_matches_the_endovis17_documentation(synth_root: Path, manifest: 
         assert 1 <= len(types) <= 3 and len(set(types)) == len(types)
         folders = sorted(p.name for p in (seq_dir / "ground_truth").iterdir())
         assert folders == sorted(i["folder"] for i in seq["instruments"])
+        assert all(INSTRUMENT_FOLDER_TYPES[i["folder"]] == i["type_id"]
+                   for i in seq["instruments"])
         frames = sorted(p.name for p in (seq_dir / "left_frames").iterdir())
         assert frames == [f"frame{t:03d}.png" for t in range(12)]
+        assert not (seq_dir / "right_frames").exists()  # mono unless stereo=True
         image = cv2.imread(str(seq_dir / "left_frames" / frames[0]), cv2.IMREAD_UNCHANGED)
         assert image.shape == (96, 128, 3)
-        for folder in folders:
-            mask = cv2.imread(str(seq_dir / "ground_truth" / folder / frames[-1]),
+        for folder in folders:  # every instrument is in view at the first frame
+            mask = cv2.imread(str(seq_dir / "ground_truth" / folder / frames[0]),
                               cv2.IMREAD_UNCHANGED)
             assert mask.shape == (96, 128)
             assert set(np.unique(mask)) <= {0, 10, 20, 30} and mask.any()
         assert len(list((seq_dir / "vqla" / "label").glob("frame*.txt"))) == 12
+        assert len(_records(seq_dir)) == 12
+        assert sum(seq["activity_frames"].values()) == 12
 
 
-def _top_tool_track(root: Path, seq: dict) -> tuple[list[np.ndarray], list[str]]:
-    """Masks and activities of the tool drawn last (never occluded)."""
-    tool = max(seq["instruments"], key=lambda i: i["draw_order"])
-    seq_dir = root / seq["name"]
-    masks, activities = [], []
-    for t in range(12):
-        masks.append(cv2.imread(str(seq_dir / "ground_truth" / tool["folder"] /
-                                    f"frame{t:03d}.png"), cv2.IMREAD_UNCHANGED))
-        entries = parse_vqla(seq_dir / "vqla" / "label" / f"frame{t:03d}.txt")
-        activities.append(next(e.answer for e in entries
-                               if e.question == f"What is the state of {tool['vqla_name']}?"))
-    return masks, activities
+def test_the_loader_reads_types_parts_boxes_and_activities(synth_root: Path,
+                                                           manifest: dict) -> None:
+    types = EndoVis17Dataset(synth_root, frame_size=None)
+    parts = EndoVis17Dataset(synth_root, target="part", frame_size=None)
+    binary = EndoVis17Dataset(synth_root, target="binary", frame_size=None)
+    tools = {s["name"]: s["instruments"] for s in manifest["sequences"]}
+    seen_parts = set()
+    for index in range(0, len(types), 5):
+        sample, part = types[index], parts[index].mask
+        record = _records(synth_root / sample.sequence)[sample.frame]
+        assert sample.activity == ACTIVITIES.index(record["activity"])
+        np.testing.assert_array_equal(binary[index].mask, part > 0)
+        np.testing.assert_array_equal(sample.mask > 0, part > 0)
+        seen_parts |= set(np.unique(part).tolist())
+        boxes = dict(zip(sample.labels.tolist(), sample.boxes.tolist()))
+        for tool in tools[sample.sequence]:
+            gt = cv2.imread(str(synth_root / sample.sequence / "ground_truth" / tool["folder"] /
+                                f"frame{sample.frame:03d}.png"), cv2.IMREAD_UNCHANGED)
+            assert (sample.mask[gt > 0] == tool["type_id"]).all()
+            if gt.any():
+                rows, cols = np.flatnonzero(gt.any(1)), np.flatnonzero(gt.any(0))
+                assert boxes[tool["type_id"]] == [cols[0], rows[0], cols[-1] + 1, rows[-1] + 1]
+            else:
+                assert tool["type_id"] not in boxes
+    assert seen_parts == {0, 1, 2, 3}
 
 
-def test_activities_follow_the_motion(synth_root: Path, manifest: dict) -> None:
-    idle_pairs = moving_pairs = 0
-    for seq in manifest["sequences"]:
-        masks, activities = _top_tool_track(synth_root, seq)
-        for t in range(1, 12):
-            same = np.array_equal(masks[t], masks[t - 1])
-            if activities[t] == activities[t - 1] == "Idle":
-                idle_pairs += 1
-                assert same, f"{seq['name']} frame {t}: idle tool moved"
-            elif activities[t] != "Idle":
-                moving_pairs += 1
-                assert not same, f"{seq['name']} frame {t}: {activities[t]} without motion"
-            if activities[t] == activities[t - 1] == "Retraction":
-                # Pulled back towards the border: less of the tool is visible.
-                assert (masks[t] > 0).sum() <= (masks[t - 1] > 0).sum() * 1.03
-    assert idle_pairs > 0 and moving_pairs > 0
+def test_raw_1920x1080_frames_crop_back_to_the_1280x1024_render(tmp_path: Path) -> None:
+    write_synth_dataset(tmp_path / "raw", SynthConfig(sequences=1, frames=2, size=(1920, 1080)))
+    write_synth_dataset(tmp_path / "crop", SynthConfig(sequences=1, frames=2, size=(1280, 1024)))
+    raw, crop = EndoVis17Dataset(tmp_path / "raw"), EndoVis17Dataset(tmp_path / "crop")
+    seq = tmp_path / "raw" / "instrument_dataset_1"
+    image = cv2.imread(str(seq / "left_frames" / "frame001.png"))
+    assert image.shape == (1080, 1920, 3) and not image[:, :320].any()  # black side bars
+    for a, b in zip((raw[0], raw[1]), (crop[0], crop[1])):
+        np.testing.assert_array_equal(a.image, b.image)
+        np.testing.assert_array_equal(a.mask, b.mask)
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        assert a.activity == b.activity
+    rec_raw = _records(seq)[1]["instruments"][0]
+    rec_crop = _records(tmp_path / "crop" / "instrument_dataset_1")[1]["instruments"][0]
+    np.testing.assert_allclose(np.subtract(rec_raw["tip_2d"]["left"], rec_crop["tip_2d"]["left"]),
+                               (320, 28), atol=1e-6)
+    assert rec_raw["tip_3d"] == rec_crop["tip_3d"]
 
 
 def test_cli_writes_the_dataset_and_refuses_a_full_folder(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     synth.add_arguments(parser)
+    assert parser.parse_args(["x"]).size == (1280, 1024)  # the EndoVis 2017 crop by default
     args = parser.parse_args([str(tmp_path / "out"), "--sequences", "1", "--frames", "2",
-                              "--size", "96", "80", "--seed", "1"])
+                              "--size", "96", "80", "--seed", "1", "--stereo"])
     assert synth.run(args) == 0
-    assert (tmp_path / "out" / "instrument_dataset_1" / "left_frames" / "frame001.png").is_file()
+    seq = tmp_path / "out" / "instrument_dataset_1"
+    assert (seq / "left_frames" / "frame001.png").is_file()
+    assert (seq / "right_frames" / "frame001.png").is_file()
     with pytest.raises(DatasetError, match="not an empty folder"):
         synth.run(args)
     with pytest.raises(ConfigError, match="too small"):
         SynthConfig(size=(32, 32))
+    with pytest.raises(ConfigError, match="max_instruments"):
+        SynthConfig(max_instruments=8)
