@@ -75,6 +75,16 @@ def pool_shape(rng: np.random.Generator) -> np.ndarray:
     return shape
 
 
+def bleeding(rng: np.random.Generator, plane: Plane, cam: Camera, frames: int) -> list[Pool]:
+    """Now and then (35 % of sequences) a pool of blood appears in view and stays; not tied
+    to any activity. ``cam`` at the world origin picks where."""
+    if rng.random() >= 0.35:
+        return []
+    q = plane.intersect(np.zeros(3), cam.ray(rng.uniform(0.25, 0.75), rng.uniform(0.25, 0.75)))
+    appear = int(rng.integers(0, frames))
+    return [Pool(q, rng.uniform(0.004, 0.009), appear, appear + 6, pool_shape(rng))]
+
+
 def _project(cam: Camera, centre: np.ndarray, points: np.ndarray) -> np.ndarray | None:
     eye = cam.to_eye(points, centre)
     return None if (eye[..., 2] < Z_NEAR).any() else cam.project(eye)

@@ -3,8 +3,9 @@
 A plan depends only on (seed, sequence index, frames, max_instruments), never on the output
 size or the number of sequences. Instrument types: sequence k's first type is entry
 ``(k - 1) % 7`` of a seed-wide permutation of the seven types, so any 7 consecutive sequences
-show every type; the others are drawn at random (distinct types; the jawless "Other" tube
-never works alone while a second instrument is allowed).
+show every type; the others (distinct types) are those used least so far, so types occur
+about equally often; the jawless "Other" tube never works alone while a second instrument
+is allowed.
 
 Phases of 6-16 frames follow one another. Each phase either lets ONE instrument perform one
 activity (:mod:`synth_motion`) while every other instrument keeps still, or is ``Idle``: all
@@ -22,7 +23,7 @@ import numpy as np
 
 from surg_perception.data import synth_motion as motion
 from surg_perception.data.synth_camera import make_camera
-from surg_perception.data.synth_effects import Mark, Pool, Smoke, pool_shape
+from surg_perception.data.synth_effects import Mark, Pool, Smoke, bleeding
 from surg_perception.data.synth_geometry import ToolState
 from surg_perception.data.synth_path import camera_path
 from surg_perception.data.synth_tissue import PALETTES, Plane, make_plane
@@ -120,7 +121,7 @@ def _place(rng: np.random.Generator, plane: Plane, type_id: int, side: float,
     return motion.Actor(spec, type_id, remote, state)
 
 
-def _uv(actor: motion.Actor, plane: Plane) -> tuple[float, float]:
+def _uv(actor: motion.Actor) -> tuple[float, float]:
     """Where the middle of the first few centimetres of ``actor``'s shaft appears (u, v)."""
     tip = np.asarray(actor.state.tip)
     mid = tip + (actor.remote - tip) / np.linalg.norm(actor.remote - tip) * 0.03
@@ -180,15 +181,6 @@ def _idle_frames(rng, actors, plane: Plane, centre, n: int, start: int) -> list[
     return camera_path(rng, centre, n, allowed, clear) if move else [centre] * n
 
 
-def _bleeding(rng: np.random.Generator, plane: Plane, frames: int) -> list[Pool]:
-    """Now and then a pool of blood appears and stays (not tied to any activity)."""
-    if rng.random() >= 0.35:
-        return []
-    q = plane.intersect(np.zeros(3), CAM.ray(rng.uniform(0.25, 0.75), rng.uniform(0.25, 0.75)))
-    appear = int(rng.integers(0, frames))
-    return [Pool(q, rng.uniform(0.004, 0.009), appear, appear + 6, pool_shape(rng))]
-
-
 def plan_sequence(seed: int, index: int, frames: int, max_instruments: int) -> Plan:
     """Plan sequence ``index`` (1-based) of ``frames`` frames."""
     rng = stream(seed, index, 1)
@@ -200,11 +192,11 @@ def plan_sequence(seed: int, index: int, frames: int, max_instruments: int) -> P
     actors = []
     for t, s in zip(types, sides):  # now and then a shaft crosses the first instrument's
         first = actors[0] if actors and rng.random() < 0.4 else None
-        cross = None if first is None else _uv(first, plane)
+        cross = None if first is None else _uv(first)
         actors.append(_place(rng, plane, t, s, cross))
     instruments = tuple(Instrument(t, _folder(t, s), TOOL_NAMES[t][1], a.remote)
                         for t, s, a in zip(types, sides, actors))
-    pools, marks, smokes = _bleeding(rng, plane, frames), [], []
+    pools, marks, smokes = bleeding(rng, plane, CAM, frames), [], []
     counts = dict.fromkeys(WEIGHTS, 0)
     centre, out = np.zeros(3), []
     while len(out) < frames:

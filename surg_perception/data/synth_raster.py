@@ -176,6 +176,7 @@ def _draw_plate(cv: _Canvas, plate: Plate, gain: float) -> None:
 
 
 def motion_kernel(blur: np.ndarray) -> np.ndarray | None:
+    """Normalised line kernel along the smear vector ``blur`` (px); None below 1 px."""
     length = float(np.hypot(*blur))
     if length < 1.0:
         return None

@@ -42,12 +42,13 @@ class Assets:
 
 
 def make_assets(plan: Plan, cam: Camera, seed: int, index: int) -> Assets:
+    """Tissue texture, sensor-noise tile and smoke noise of sequence ``index`` for ``cam``."""
     tissue = make_tissue(stream(seed, index, 2), plan.plane, cam, plan.palette)
     rng = stream(seed, index, 3)
-    noise = rng.normal(0, NOISE_SIGMA, (cam.height + NOISE_PAD, cam.width + NOISE_PAD, 3))
     small = (max(4, cam.width // 4), max(4, cam.height // 4))
-    smoke = cv2.resize(rng.random((12, 14), dtype=np.float32), small,
+    smoke = cv2.resize(rng.random((12, 14), dtype=np.float32), small,  # same at every size
                        interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    noise = rng.normal(0, NOISE_SIGMA, (cam.height + NOISE_PAD, cam.width + NOISE_PAD, 3))
     offsets = stream(seed, index, 5).integers(0, NOISE_PAD, (len(plan.frames), 2, 2))
     return Assets(plan, tissue, noise.astype(np.float32), smoke, offsets)
 
