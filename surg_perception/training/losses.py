@@ -1,4 +1,4 @@
-"""Multi-task loss of one frame: segmentation CE, SSD multibox, activity CE, HOG MSE.
+"""Multi-task loss of one frame: segmentation CE + soft Dice, SSD multibox, activity CE, HOG MSE.
 
 Each term is computed only where the model has the head and the batch has labels, so a
 loss dict may lack keys (e.g. no ``activity`` when every label of the frame is unknown).
@@ -42,6 +42,30 @@ class FrameTargets:
     hog: Tensor | None
 
 
+def soft_dice_loss(logits: Tensor, masks: Tensor, smooth: float = 1.0) -> Tensor:
+    """``1 - soft Dice`` of instrument vs background plus ``1 - mean soft Dice`` of the types.
+
+    Instruments cover a few percent of an endoscope frame; cross-entropy alone lets a small
+    network settle on "all background" (its loss is then already low). Dice counts each
+    class by its own pixels, so missing the instruments costs as much as missing everything.
+    Sums run over the whole batch; ``smooth`` keeps a class absent from targets and
+    predictions at Dice 1 (no gradient from it) and penalises its false positives.
+
+    Args:
+        logits: ``[B, S, H, W]`` (class 0 = background).
+        masks: int64 ``[B, H, W]`` class ids.
+    """
+    probs = logits.float().softmax(dim=1)
+    onehot = F.one_hot(masks, probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+
+    def dice(p: Tensor, t: Tensor, dims: tuple[int, ...]) -> Tensor:
+        return (2 * (p * t).sum(dims) + smooth) / (p.sum(dims) + t.sum(dims) + smooth)
+
+    binary = dice(1 - probs[:, 0], 1 - onehot[:, 0], (0, 1, 2))
+    types = dice(probs[:, 1:], onehot[:, 1:], (0, 2, 3)).mean()
+    return (1 - binary) + (1 - types)
+
+
 def task_losses(output: ModelOutput, targets: FrameTargets, priors: Tensor | None,
                 variances: tuple[float, float]) -> dict[str, Tensor]:
     """Unweighted scalar losses of one frame.
@@ -55,7 +79,8 @@ def task_losses(output: ModelOutput, targets: FrameTargets, priors: Tensor | Non
     Returns:
         Some of ``seg``, ``det_loc``, ``det_conf``, ``activity``, ``hog`` (float32 scalars).
     """
-    losses = {"seg": F.cross_entropy(output.seg_logits.float(), targets.masks)}
+    losses = {"seg": F.cross_entropy(output.seg_logits.float(), targets.masks)
+              + soft_dice_loss(output.seg_logits, targets.masks)}
     if output.det_logits is not None and priors is not None:
         target_deltas, target_labels = match_batch(targets.boxes, targets.labels, priors,
                                                    variances)
