@@ -30,7 +30,7 @@ import numpy as np
 
 from surg_perception.classes import (ENDOVIS17_CROP_OFFSET, ENDOVIS17_CROP_SIZE,
                                      ENDOVIS17_INSTRUMENT_TYPES)
-from surg_perception.data.endovis17 import INSTRUMENT_FOLDER_TYPES
+from surg_perception.data.endovis17_names import instrument_type_id
 from surg_perception.data.io import write_png
 from surg_perception.data.synth_camera import BASELINE_M, HFOV_DEG, camera_info, make_camera
 from surg_perception.data.synth_gt import frame_record, vqla_lines
@@ -92,7 +92,7 @@ def _canvas(array: np.ndarray, raw: bool) -> np.ndarray:
 def _write_sequence(seq_dir: Path, index: int, cfg: SynthConfig) -> dict:
     plan = plan_sequence(cfg.seed, index, cfg.frames, cfg.max_instruments)
     for inst in plan.instruments:  # the loader must accept every folder name written here
-        if INSTRUMENT_FOLDER_TYPES.get(inst.folder) != inst.type_id:
+        if instrument_type_id(inst.folder) != inst.type_id:
             raise DatasetError(f"{inst.folder}: synth folder name not in the loader table")
     cams = [make_camera(*cfg.render_size, eye) for eye in ("left", "right")]
     assets = make_assets(plan, cams[0], cfg.seed, index)
@@ -109,7 +109,7 @@ def _write_sequence(seq_dir: Path, index: int, cfg: SynthConfig) -> dict:
             write_png(seq_dir / "ground_truth" / inst.folder / name, _canvas(mask, cfg.raw))
         label = seq_dir / "vqla" / "label" / f"frame{t:03d}.txt"
         label.parent.mkdir(parents=True, exist_ok=True)
-        label.write_text(vqla_lines(plan, t, masks, cfg.offset), encoding="utf-8")
+        label.write_text(vqla_lines(plan, t, masks), encoding="utf-8")
         lines.append(json.dumps(frame_record(plan, t, left.geometry, masks, cams, cfg.offset),
                                 sort_keys=True))
     (seq_dir / "synth_gt.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -66,11 +66,13 @@ def frame_record(plan: Plan, t: int, geoms: list[ToolGeometry], masks: list[np.n
             "camera_centre": _r(frame.centre, 9), "instruments": tools}
 
 
-def vqla_lines(plan: Plan, t: int, masks: list[np.ndarray], offset: tuple[int, int]) -> str:
+def vqla_lines(plan: Plan, t: int, masks: list[np.ndarray]) -> str:
     """VQLA label file of frame ``t``: a state and a location line per instrument.
 
     Only the acting instrument (if any) answers a non-Idle state, so the loader's rule
-    (first non-Idle activity in file order) yields the frame's activity.
+    (first non-Idle activity in file order) yields the frame's activity. Boxes follow the
+    released VQLA files (data/activity.py): 1-based, inclusive, in the 1280x1024 render's
+    pixels (no raw-layout offset).
     """
     frame = plan.frames[t]
     lines = []
@@ -78,9 +80,7 @@ def vqla_lines(plan: Plan, t: int, masks: list[np.ndarray], offset: tuple[int, i
         rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
         box, where = "0,0,0,0", "out-of-view"
         if rows.size:
-            x1, y1 = cols[0] + offset[0], rows[0] + offset[1]
-            x2, y2 = cols[-1] + 1 + offset[0], rows[-1] + 1 + offset[1]
-            box = f"{x1},{y1},{x2},{y2}"
+            box = f"{cols[0] + 1},{rows[0] + 1},{cols[-1] + 1},{rows[-1] + 1}"
             vertical = "top" if rows.mean() < mask.shape[0] / 2 else "bottom"
             where = f"{'left' if cols.mean() < mask.shape[1] / 2 else 'right'}-{vertical}"
         activity = frame.activity if frame.actor == k else "Idle"

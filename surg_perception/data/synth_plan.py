@@ -129,11 +129,18 @@ def _uv(actor: motion.Actor) -> tuple[float, float]:
     return tuple((px + 0.5) / (CAM.width, CAM.height))
 
 
+# Ground-truth folder names in the spellings of the real EndoVis 2017 release
+# (endovis17_names.RELEASED_FOLDERS): a model prefix, the side as prefix or suffix, names
+# without `_labels`, so every loader test on synthetic data meets them.
+_FOLDERS = {1: "Maryland_Bipolar_Forceps_labels", 2: "{side}_Prograsp_Forceps_labels",
+            3: "Large_Needle_Driver_{side}_labels", 4: "{side}_Vessel_Sealer",
+            5: "Grasping_Retractor_labels", 6: "Monopolar_Curved_Scissors_labels",
+            7: "Other_labels"}
+
+
 def _folder(type_id: int, side: float) -> str:
-    base = TOOL_NAMES[type_id][0]
-    # EndoVis names the prograsp / needle-driver folders by the arm that holds them.
-    prefix = ("Left_" if np.cos(side) < 0 else "Right_") if type_id in (2, 3) else ""
-    return f"{prefix}{base}_labels"
+    # EndoVis names some folders by the arm (side of the view) that holds the instrument.
+    return _FOLDERS[type_id].format(side="Left" if np.cos(side) < 0 else "Right")
 
 
 def _visible(tip, centre: np.ndarray, margin: float) -> bool:

@@ -11,7 +11,8 @@ instrument_dataset_<k>/ground_truth/<Name>_labels/frame<NNN>.png
 instrument_dataset_<k>/vqla/label/frame<NNN>.txt
     per instrument 'What is the state of <tool>?|<Activity>|x1,y1,x2,y2' and
     'Where is <tool> located?|<left/right-top/bottom or out-of-view>|x1,y1,x2,y2'
-    (box in pixel edges, x2/y2 exclusive; 0,0,0,0 when not visible)
+    (box 1-based inclusive in the 1280x1024 view, as released VQLA files; 0,0,0,0 when
+     not visible)
 instrument_dataset_<k>/synth_gt.jsonl
     one JSON object per frame: 3D tool tip (left camera optical frame: x right,
     y down, z forward, metres), its pixel position in each eye, visibility, shaft

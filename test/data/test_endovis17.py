@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from surg_perception.data.activity import frame_activity
+from surg_perception.data.endovis17_names import instrument_type_id
 from surg_perception.data.endovis17 import (INSTRUMENT_FOLDER_TYPES, EndoVis17Dataset,
                                             fold_sequences)
 from surg_perception.data.synth import SynthConfig, write_synth_dataset
@@ -66,7 +67,7 @@ def test_raw_1920x1080_frames_are_cropped(tmp_path: Path) -> None:
     np.testing.assert_array_equal(sample.image, raw[28:1052, 320:1600])
     for folder in (seq / "ground_truth").iterdir():
         gt = _gt(tmp_path, seq.name, folder.name, 0)[28:1052, 320:1600]
-        type_id = INSTRUMENT_FOLDER_TYPES[folder.name]
+        type_id = instrument_type_id(folder.name)
         assert (sample.mask[gt > 0] == type_id).all()
         box = sample.boxes[sample.labels.tolist().index(type_id)]
         assert box.tolist() == _bbox(gt)

@@ -12,7 +12,8 @@ import pytest
 
 from surg_perception.classes import ACTIVITIES
 from surg_perception.data import synth
-from surg_perception.data.endovis17 import INSTRUMENT_FOLDER_TYPES, EndoVis17Dataset
+from surg_perception.data.endovis17 import EndoVis17Dataset
+from surg_perception.data.endovis17_names import RELEASED_FOLDERS, instrument_type_id
 from surg_perception.data.synth import SynthConfig, write_synth_dataset
 from surg_perception.errors import ConfigError, DatasetError
 
@@ -58,7 +59,7 @@ def test_layout_matches_the_endovis17_documentation(synth_root: Path, manifest: 
         assert 1 <= len(types) <= 3 and len(set(types)) == len(types)
         folders = sorted(p.name for p in (seq_dir / "ground_truth").iterdir())
         assert folders == sorted(i["folder"] for i in seq["instruments"])
-        assert all(INSTRUMENT_FOLDER_TYPES[i["folder"]] == i["type_id"]
+        assert all(instrument_type_id(i["folder"]) == i["type_id"]
                    for i in seq["instruments"])
         frames = sorted(p.name for p in (seq_dir / "left_frames").iterdir())
         assert frames == [f"frame{t:03d}.png" for t in range(12)]
@@ -138,3 +139,16 @@ def test_cli_writes_the_dataset_and_refuses_a_full_folder(tmp_path: Path) -> Non
         SynthConfig(size=(32, 32))
     with pytest.raises(ConfigError, match="max_instruments"):
         SynthConfig(max_instruments=8)
+
+
+def test_folder_names_are_spelled_as_in_the_real_release(tmp_path: Path) -> None:
+    """Model prefix, side prefix and suffix, no `_labels`: the variants of the real data."""
+    manifest = write_synth_dataset(tmp_path / "d", SynthConfig(sequences=16, frames=1,
+                                                               size=(128, 96), seed=5))
+    folders = {i["folder"] for s in manifest["sequences"] for i in s["instruments"]}
+    released = {name for seq in RELEASED_FOLDERS.values() for name in seq}
+    assert len(folders & released) >= 4
+    assert any(f.startswith(("Left_", "Right_")) for f in folders)
+    assert any(f.endswith(("_Left_labels", "_Right_labels")) for f in folders)
+    assert any(not f.endswith("_labels") for f in folders)
+    assert "Maryland_Bipolar_Forceps_labels" in folders
