@@ -73,10 +73,10 @@ class BagMetrics:
             return
         truth, output = (msg, match) if side == "truth" else (match, msg)
         if kind == "mask":
-            self._add_masks(_mask(truth), _mask(output))
+            self._add_masks(mask_from_message(truth), mask_from_message(output))
         elif kind == "detections":
-            boxes, scores, labels = _detections(output)
-            gt_boxes, _, gt_labels = _detections(truth)
+            boxes, scores, labels = detections_from_message(output)
+            gt_boxes, _, gt_labels = detections_from_message(truth)
             self._detection.update(boxes, scores, labels, gt_boxes, gt_labels)
         else:
             self._add_activity(truth, output)
@@ -121,13 +121,13 @@ class BagMetrics:
         return {"segmentation_frames": self._frames, **report} if report else {}
 
 
-def _mask(msg: Any) -> np.ndarray:
+def mask_from_message(msg: Any) -> np.ndarray:
     """mono8 Image (rosbags) -> [H, W] uint8, honouring row padding."""
     rows = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.step)
     return rows[:, : msg.width]
 
 
-def _detections(msg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def detections_from_message(msg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Detection2DArray (rosbags) -> xyxy pixel boxes ``[N, 4]``, scores ``[N]``, ids ``[N]``."""
     boxes, scores, labels = [], [], []
     for det in msg.detections:

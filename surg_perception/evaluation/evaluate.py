@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from surg_perception.data.sample import SequenceDataset
-from surg_perception.evaluation.metrics import (DetectionMAP, activity_scores,
-                                                hausdorff_distance, nanmean, segmentation_scores)
+from surg_perception.evaluation.metrics import (SEG_KEYS, DetectionMAP, activity_scores,
+                                                hausdorff_distance, nanmean,
+                                                segmentation_scores)
 from surg_perception.evaluation.protocol import ProtocolScores
 from surg_perception.predictor import Predictor
 from surg_perception.processing.box_fill import box_fill, det_to_seg_map
@@ -28,7 +29,6 @@ from surg_perception.processing.instance_typing import instance_typing, typing_c
 FILL_ROWS = ("box_fill_off", "box_fill_on")
 TYPING_ROWS = ("instance_typing_on", "instance_typing_box_fill_on")  # typing, then box-fill
 ROWS = FILL_ROWS + TYPING_ROWS
-SEG_KEYS = ("binary_dice", "binary_iou", "type_dice", "type_iou")
 Transform = Callable[[np.ndarray, int], np.ndarray]  # (image, frame index) -> image
 
 

@@ -66,6 +66,9 @@ def pixel_accuracy(matrix: np.ndarray) -> float:
     return float(np.trace(matrix) / total) if total else math.nan
 
 
+SEG_KEYS = ("binary_dice", "binary_iou", "type_dice", "type_iou")  # segmentation_scores
+
+
 def segmentation_scores(pred: np.ndarray, target: np.ndarray, num_classes: int
                         ) -> dict[str, float]:
     """Binary and type Dice/IoU of one frame (``[H, W]`` class-id masks)."""

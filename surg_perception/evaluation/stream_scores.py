@@ -20,11 +20,10 @@ import numpy as np
 
 from surg_perception.data.sample import FrameSample
 from surg_perception.errors import ConfigError
-from surg_perception.evaluation.metrics import (DetectionMAP, activity_scores, nanmean,
-                                                segmentation_scores)
+from surg_perception.evaluation.metrics import (SEG_KEYS, DetectionMAP, activity_scores,
+                                                nanmean, segmentation_scores)
 from surg_perception.evaluation.protocol import ProtocolScores
 
-SEG_KEYS = ("binary_dice", "binary_iou", "type_dice", "type_iou")
 PROTOCOL_ROW = "published"
 
 

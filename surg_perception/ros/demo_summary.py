@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from surg_perception.bags import typestore as ts
-from surg_perception.bags.metrics import _detections, _mask  # the bag tools' decoders
+from surg_perception.bags.metrics import detections_from_message, mask_from_message
 from surg_perception.bags.storage import BagReader
 from surg_perception.data.sample import FrameSample
 from surg_perception.evaluation.report import fmt, write_json
@@ -30,10 +30,11 @@ def recorded_scenes(bag: Path, topic: str) -> list[Any]:
 
 def scene_prediction(scene: Any) -> FramePrediction:
     """One ``SurgicalScene`` -> :class:`FramePrediction` (camera pixels, as published)."""
-    boxes, scores, labels = _detections(scene.detections)
+    boxes, scores, labels = detections_from_message(scene.detections)
     results = scene.activity.results  # every class with its probability; empty: no head
     activity = int(max(results, key=lambda r: r.score).class_id) if len(results) else None
-    return FramePrediction(np.array(_mask(scene.mask)), boxes, scores, labels, activity)
+    mask = np.array(mask_from_message(scene.mask))
+    return FramePrediction(mask, boxes, scores, labels, activity)
 
 
 def stream_predictions(scenes: list[Any], stamps: list[int]) -> list[FramePrediction | None]:
