@@ -63,3 +63,35 @@ def output_file(out: str, default_name: str, force: bool, option: str = "--out")
         raise ConfigError(f"{option} {out}: {path} exists",
                           "pass --force to replace it or choose another name")
     return path
+
+
+def add_frame_size(parser, default_hw: tuple[int, int], what: str) -> None:
+    """``--size H W`` (every command's order) and ``--size-wh W H`` (synth's order before 0.2).
+
+    The old ``--size W H`` cannot be told apart from ``--size H W``: both are two positive
+    integers, and a portrait frame is as valid a request as a landscape one. Guessing from the
+    numbers would make the same command mean different frames, so ``--size`` is always H W;
+    a frame taller than wide gets a note (it is the likely sign of the old order), and the old
+    order stays available, spelled out, as ``--size-wh``.
+    """
+    height, width = default_hw
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                       help=f"{what} height and width (default {height} {width}); H W as in "
+                            "every other command (synth's --size was W H before 0.2: pass "
+                            "--size-wh W H for that order)")
+    group.add_argument("--size-wh", type=int, nargs=2, metavar=("W", "H"), default=None,
+                       help="the same size as width and height (the old order of --size)")
+    parser.set_defaults(_default_hw=(height, width))
+
+
+def frame_size_wh(args, log=None) -> tuple[int, int]:
+    """(width, height) from ``--size H W`` / ``--size-wh W H`` / the default."""
+    if args.size_wh is not None:
+        return tuple(args.size_wh)
+    height, width = args.size if args.size is not None else args._default_hw
+    if height > width and log is not None:
+        log(f"note: --size {height} {width} is height {height}, width {width} (a portrait "
+            f"frame); --size is H W since 0.2, so for a {height}x{width} (WxH) frame pass "
+            f"--size {width} {height} or --size-wh {height} {width}")
+    return width, height
