@@ -34,7 +34,8 @@ RUN_OUTPUTS = ("checkpoints", "model.pt", "train_log.csv", "tensorboard", "confi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-config", type=Path, help="model YAML (model/preprocess/postprocess)")
+    parser.add_argument("--model-config", type=Path,
+                        help="model YAML (model/preprocess/postprocess)")
     parser.add_argument("--train-config", type=Path, help="training YAML (the ATO schedule)")
     parser.add_argument("--data", type=Path, required=True,
                         help="dataset root in the EndoVis 2017 layout (instrument_dataset_<k>)")
