@@ -26,7 +26,7 @@ SEED=${SEED:-0}
 SEQUENCES=${SEQUENCES:-64}
 HELD_OUT_COUNT=${HELD_OUT_COUNT:-8}
 FRAMES=${FRAMES:-16}
-SIZE=${SIZE:-640 512}
+SIZE=${SIZE:-512 640}
 LIGHT_SIZE=${LIGHT_SIZE:-256 320}
 CONFIGS=${CONFIGS:-tiny light}
 DEVICE=${DEVICE:-cpu}
@@ -56,7 +56,7 @@ fi
 mkdir -p "$RUN" "$REPORT"
 
 # --- data: one synthetic set, split into training and held-out roots by symlinks ------------
-# shellcheck disable=SC2086  # SIZE is "W H"
+# shellcheck disable=SC2086  # SIZE is "H W"
 stage synth "$RUN/data/manifest.json" \
   cli synth "$RUN/data" --sequences "$SEQUENCES" --frames "$FRAMES" --size $SIZE --seed "$SEED"
 rm -rf "$RUN/train_data" "$RUN/test_data"  # symlinks only

@@ -2,7 +2,16 @@
 
 Commands are imported lazily so that `surg-perception --help` is instant and a command's
 heavy dependencies (torch, rosbags, onnx) load only when that command runs. Each command
-module provides ``add_arguments(parser)`` and ``run(args) -> int``.
+module provides ``add_arguments(parser)`` and ``run(args) -> int``; importing the module and
+calling ``add_arguments`` must not import torch or rclpy (``test/cli/test_cli_help.py``), so
+``surg-perception <command> --help`` and argparse's errors come back in well under a second.
+
+Errors are handled here and only here: commands raise the typed errors of
+:mod:`surg_perception.errors`, and :func:`main` prints one line on stderr
+(``surg-perception <command>: error: <what> (<remedy>)``) and returns the error's
+``exit_code``: 2 for usage and configuration errors (as argparse), 1 for failures while
+running. The modules' own ``main()`` functions (``python -m surg_perception.training.cli``,
+used by torchrun) delegate to :func:`main`.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Dice/IoU/Hausdorff, mAP@0.5, activity accuracy/F1, FPS; robustness"),
     "prune": ("surg_perception.pruning.cli", "GADP attention-based channel pruning"),
     "export": ("surg_perception.export.cli", "ONNX export (state in/out) and TensorRT engines"),
-    "model-info": ("surg_perception.model_info",
+    "model-info": ("surg_perception.model_info_cli",
                    "parameters, GFLOPs and memory overhead of a model"),
     "bench": ("surg_perception.bench.cli", "per-stage inference benchmark (JSON + BENCHMARKS.md)"),
     "endovis2bag": ("surg_perception.bags.convert",
@@ -37,12 +46,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def version() -> str:
+    """The installed distribution's version, else the source tree's ``__version__``."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("surg_perception")
+    except PackageNotFoundError:
+        from surg_perception import __version__
+
+        return __version__
+
+
 def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     """Parser with every command listed; only ``chosen`` imports its module for its options."""
     parser = argparse.ArgumentParser(
         prog="surg-perception",
         description="Surgical scene perception: train, prune, evaluate, export and run models.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
@@ -65,13 +88,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except SurgPerceptionError as exc:
-        print(f"surg-perception {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        report_error(args.command, exc)
+        return exc.exit_code
     except KeyboardInterrupt:
         print(f"surg-perception {args.command}: interrupted", file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def report_error(command: str, exc: SurgPerceptionError) -> None:
+    """The one error line: ``surg-perception <command>: error: <message (remedy)>``."""
+    text = " ".join(str(exc).split())  # one line, whatever the message's own line breaks
+    print(f"surg-perception {command}: error: {text}", file=sys.stderr)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -1,17 +1,33 @@
 """Typed errors raised by surg_perception.
 
-Every error says what is wrong and, where possible, what to do about it. Callers
-(the CLI, the lifecycle node) catch :class:`SurgPerceptionError` and report its
-message; nothing in the library uses ``assert`` on user input.
+Every error says what is wrong and, where possible, what to do about it. Library code and
+commands raise them; the one place that prints them is ``surg-perception``'s entry point
+(:func:`surg_perception.cli.main`: one line on stderr, exit code :attr:`exit_code`), and the
+lifecycle node logs them. Nothing in the library uses ``assert`` on user input.
 """
+
+from __future__ import annotations
 
 
 class SurgPerceptionError(Exception):
-    """Base class for all errors this package raises on purpose."""
+    """Base class for all errors this package raises on purpose.
+
+    ``remedy`` (optional) is what to do about it; ``str()`` gives ``message (remedy)``.
+    ``exit_code`` is the command-line exit status: 1, a failure while running (a file that
+    cannot be read, a bag cut short); :class:`ConfigError` uses 2, like argparse for usage.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str = "", remedy: str | None = None) -> None:
+        super().__init__(message if remedy is None else f"{message} ({remedy})")
+        self.remedy = remedy
 
 
 class ConfigError(SurgPerceptionError, ValueError):
-    """A configuration file or value is invalid (unknown key, wrong type, bad range)."""
+    """A configuration file, option or value is invalid (unknown key, wrong type, bad range)."""
+
+    exit_code = 2
 
 
 class CheckpointError(SurgPerceptionError):

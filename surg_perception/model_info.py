@@ -17,7 +17,6 @@ YAML to put under ``model.detection``. Re-run it whenever the data (or its gener
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from surg_perception.config import DetectionConfig, ModelSpec, load_spec
+from surg_perception.config import DetectionConfig, ModelSpec
 from surg_perception.errors import ConfigError
 from surg_perception.models.registry import build_model
 from surg_perception.ops.prior_coverage import prior_coverage
@@ -178,43 +177,37 @@ def format_coverage(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- command line
+def table_gflops(info: dict[str, Any]) -> dict[str, float]:
+    """GFLOPs per table row, one measurement behind each number.
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``surg-perception model-info``."""
-    parser.add_argument("source", help="model config YAML or checkpoint (.pt/.pth)")
-    parser.add_argument("--size", nargs=2, type=int, metavar=("H", "W"), action="append",
-                        help="input size (default: the spec's preprocess.input_size); repeat "
-                             "it to check prior coverage at several sizes (info: the first)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--prior-coverage", nargs="+", metavar="DATA",
-                        help="dataset folder(s) in EndoVis17 layout (e.g. `surg-perception "
-                             "synth` output): share of their boxes the priors cover")
-    parser.add_argument("--suggest", action="store_true",
-                        help="with --prior-coverage: derive extra prior shapes from the boxes "
-                             "for every --size and print them as YAML")
-
-
-def _load_any_spec(source: str) -> ModelSpec:
-    if Path(source).suffix in (".yaml", ".yml"):
-        return load_spec(source)
-    from surg_perception.checkpoint import load_spec_from_checkpoint
-
-    return load_spec_from_checkpoint(source)
+    The memory row is the memory overhead of the footer (memory on minus memory off), which
+    also holds the few operations the memory adds outside its module (e.g. fusing its output
+    into the features); ``other`` is what no part's row holds (the model's own wiring: resizes,
+    concatenations), so the rows add up to ``total``.
+    """
+    gflops = {k: v for k, v in info["gflops"].items() if k in info["params"]}
+    if info["memory"] and "memory" in gflops:
+        gflops["memory"] = info["memory"]["gflops"]
+    parts = sum(v for k, v in gflops.items() if k not in ("total", "inference"))
+    other = gflops["total"] - parts
+    if abs(other) >= 5e-4:  # shown at 3 decimals
+        gflops["other"] = other
+    return gflops
 
 
 def format_info(info: dict[str, Any]) -> str:
     """Human-readable table of :func:`model_info`'s result."""
     h, w = info["input_size"]
+    gflops = table_gflops(info)
     lines = [f"{info['name']} @ {h}x{w}", f"{'part':<16}{'params (M)':>12}{'GFLOPs':>12}"]
     for part, count in info["params"].items():
-        gflops = info["gflops"].get(part)
-        cost = "" if gflops is None else f"{gflops:12.3f}"
+        if part == "total" and "other" in gflops:  # the last row above the sum
+            lines.append(f"{'other':<16}{'':>12}{gflops['other']:12.3f}")
+        cost = "" if part not in gflops else f"{gflops[part]:12.3f}"
         lines.append(f"{part:<16}{count / 1e6:12.3f}{cost}")
     if info["memory"]:
         mem = info["memory"]
-        lines.append(f"memory overhead: {mem['params'] / 1e6:.3f} M params, "
+        lines.append(f"memory overhead (memory on vs off): {mem['params'] / 1e6:.3f} M params, "
                      f"{mem['gflops']:.3f} GFLOPs")
     if info["num_priors"] is not None:
         lines.append(f"prior boxes: {info['num_priors']}")
@@ -223,17 +216,7 @@ def format_info(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Print the model info; errors propagate to the CLI, which reports them (exit 2)."""
-    spec = _load_any_spec(args.source)
-    sizes = [tuple(size) for size in args.size or [spec.preprocess.input_size]]
-    if args.suggest and not args.prior_coverage:
-        raise ConfigError("--suggest needs --prior-coverage DATA (the boxes to cover)")
-    info = model_info(spec, sizes[0])
-    if args.prior_coverage:
-        info["prior_coverage"] = coverage_report(spec, args.prior_coverage, sizes, args.suggest)
-    print(json.dumps(info, indent=2) if args.json else format_info(info))
-    return 0
+# The command line (add_arguments, run) is surg_perception.model_info_cli: torch-free to import.
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,7 +26,6 @@ from tqdm import tqdm
 
 from surg_perception.bags import typestore as ts
 from surg_perception.bags.convert import ground_truth_topics
-from surg_perception.bags.metrics import BagMetrics
 from surg_perception.bags.storage import STORAGES, BagReader, BagWriter, check_output
 from surg_perception.errors import BagError
 
@@ -67,6 +66,8 @@ def process_bag(src: str | Path, out: str | Path, checkpoint: str | Path, *,
     from surg_perception.ros import offline  # needs rclpy: the node's messages and builders
 
     check_output(Path(out), force)
+    from surg_perception.bags.metrics import BagMetrics  # torch: not for `--help`
+
     with BagReader(src) as reader:
         cameras = image_topics(reader, topics)
         settings = offline.offline_settings(str(checkpoint), device, overrides)

@@ -132,13 +132,17 @@ def write_video(pictures: list[np.ndarray], out: Path, fps: float) -> None:
         writer.release()
 
 
-def write_strip(pictures: list[np.ndarray], out: Path, count: int = 8, height: int = 160) -> None:
-    """``count`` evenly spaced pictures side by side, each scaled to ``height`` pixels."""
+def write_strip(pictures: list[np.ndarray], out: Path, count: int = 8, height: int = 160) -> int:
+    """``count`` evenly spaced pictures side by side, each scaled to ``height`` pixels.
+
+    Returns the number of tiles drawn (``count``, or every picture when there are fewer).
+    """
     picks = np.linspace(0, len(pictures) - 1, min(count, len(pictures))).round().astype(int)
     scaled = [cv2.resize(p, (max(1, round(p.shape[1] * height / p.shape[0])), height))
               for p in (pictures[i] for i in picks)]
     if not cv2.imwrite(str(out), np.hstack(scaled)):
         raise BagError(f"{out}: the PNG could not be written")
+    return len(scaled)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,7 +163,13 @@ def run(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".mp4":
         write_video(pictures, args.out, args.fps or fps)
+        print(f"wrote {args.out} ({len(pictures)} frame(s))")
     else:
-        write_strip(pictures, args.out, args.frames)
-    print(f"wrote {args.out} ({len(pictures)} frame(s))")
+        tiles = write_strip(pictures, args.out, args.frames)
+        print(f"wrote {args.out} ({tiles} tile(s) from {len(pictures)} frame(s))")
+    with BagReader(args.bag) as reader:
+        if not any(f"/{NODE_NAME}/" in topic for topic in reader.topics):
+            print(f"note: {args.bag} has no {NODE_NAME} output topics (overlay, mask, "
+                  "detections, ...): the pictures are the camera frames without overlay; "
+                  "run `surg-perception process-bag` on it first")
     return 0

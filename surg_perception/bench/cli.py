@@ -1,7 +1,8 @@
 """``surg-perception bench``: per-stage times, latency, ratios -> JSON and BENCHMARKS.md.
 
 Backends or dtypes that cannot run here (no CUDA, no torch_tensorrt) are reported as
-skipped with the reason, never silently dropped.
+skipped with the reason, never silently dropped. The benchmark modules (and torch) are
+imported when the command runs, not for ``--help``.
 """
 
 from __future__ import annotations
@@ -9,18 +10,32 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from surg_perception.bench.backends import BACKENDS, DTYPES
-from surg_perception.bench.report import append_markdown, format_markdown
-from surg_perception.bench.runner import BenchOptions, run_benchmark
-from surg_perception.bench.variants import PAPER_KEEP_RATIO
 from surg_perception.errors import ConfigError
 
+if TYPE_CHECKING:
+    from surg_perception.bench.runner import BenchOptions
 
-def _choices(valid: Sequence[str]):
+
+def _backends() -> tuple[str, ...]:
+    from surg_perception.bench.backends import BACKENDS
+
+    return tuple(BACKENDS)
+
+
+def _dtypes() -> tuple[str, ...]:
+    from surg_perception.bench.backends import DTYPES
+
+    return tuple(DTYPES)
+
+
+def _choices(names_of: Callable[[], Sequence[str]]):
+    """An argparse type for a comma list; the valid names are looked up only when it is used."""
     def parse(text: str) -> tuple[str, ...]:
+        valid = names_of()
         names = tuple(name.strip() for name in text.split(",") if name.strip())
         unknown = [name for name in names if name not in valid]
         if not names or unknown:
@@ -37,17 +52,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="camera frame and network input size (default: the config's "
                              "input size, 1024x1280 for apmtl.yaml); small sizes suit a CPU")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--dtypes", type=_choices(tuple(DTYPES)), default=("fp32",),
+    parser.add_argument("--dtypes", type=_choices(_dtypes), default=("fp32",),
                         help="comma list of fp32,fp16,bf16 (default fp32)")
-    parser.add_argument("--backends", type=_choices(BACKENDS), default=("eager",),
+    parser.add_argument("--backends", type=_choices(_backends), default=("eager",),
                         help="comma list of eager,compile,cudagraph,tensorrt (default eager)")
     parser.add_argument("--frames", type=int, default=50, help="measured frames (default 50)")
     parser.add_argument("--warmup", type=int, default=5, help="unmeasured frames first")
     parser.add_argument("--pruned", action="store_true",
                         help="also run the pruned model (ratio pruned_over_unpruned)")
-    parser.add_argument("--keep-ratio", type=float, default=PAPER_KEEP_RATIO,
-                        help="fraction of parameters the pruned model keeps "
-                             f"(default {PAPER_KEEP_RATIO:.3f}: AP-MTL's 38.1 M -> 22.4 M)")
+    parser.add_argument("--keep-ratio", type=float, default=None,
+                        help="fraction of parameters the pruned model keeps (default "
+                             "bench.variants.PAPER_KEEP_RATIO, 0.588: AP-MTL's 38.1 M -> 22.4 M)")
     parser.add_argument("--pruned-checkpoint",
                         help="use this pruned checkpoint as the pruned model")
     parser.add_argument("--no-memory", action="store_true",
@@ -67,6 +82,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
+    from surg_perception.bench.runner import BenchOptions
+    from surg_perception.bench.variants import PAPER_KEEP_RATIO
+
+    if args.keep_ratio is None:
+        args.keep_ratio = PAPER_KEEP_RATIO
     if args.frames < 1 or args.warmup < 0:
         raise ConfigError(f"--frames must be >= 1 and --warmup >= 0, got {args.frames}, "
                           f"{args.warmup}")
@@ -85,6 +105,9 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the Markdown section, write JSON/Markdown when asked."""
+    from surg_perception.bench.report import append_markdown, format_markdown
+    from surg_perception.bench.runner import run_benchmark
+
     argv = getattr(args, "argv", None) or ["surg-perception", *sys.argv[1:]]
     result = run_benchmark(options_from_args(args), argv)
     print(format_markdown(result))
@@ -97,11 +120,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="surg-perception bench", description=__doc__)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    args.argv = ["surg-perception", "bench", *(sys.argv[1:] if argv is None else argv)]
-    return run(args)
+    """``python -m surg_perception.bench.cli``: ``surg-perception bench``."""
+    from surg_perception.cli import main as cli_main
+
+    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Synthetic surgical videos of a small 3D world, written in the EndoVis 2017 layout.
 
-``surg-perception synth OUT --sequences N --frames F --size W H --seed S [--stereo]`` writes::
+``surg-perception synth OUT --sequences N --frames F --size H W --seed S [--stereo]`` writes::
 
     OUT/instrument_dataset_<k>/left_frames/frame<NNN>.png                 RGB frames W x H
     OUT/instrument_dataset_<k>/right_frames/frame<NNN>.png                (--stereo) right eye
@@ -12,7 +12,7 @@
 Articulated 3D instruments (``synth_tools``, ``synth_geometry``) act on a textured tissue
 plane (``synth_tissue``) following a phase plan (``synth_plan``, ``synth_motion``) and are
 rendered through a pinhole stereo endoscope (``synth_camera``, ``synth_scene``). For ``--size
-1920 1080`` the scene is rendered at 1280x1024 inside black side bars, like the original
+1080 1920`` the scene is rendered at 1280x1024 inside black side bars, like the original
 EndoVis frames, so the loader's crop at (320, 28) recovers it exactly. Same seed ->
 byte-identical files; sequence k does not depend on the number of sequences.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from surg_perception.classes import (ENDOVIS17_CROP_OFFSET, ENDOVIS17_CROP_SIZE,
                                      ENDOVIS17_INSTRUMENT_TYPES)
+from surg_perception.cli_checks import add_frame_size, frame_size_wh
 from surg_perception.data.endovis17_names import instrument_type_id
 from surg_perception.data.io import write_png
 from surg_perception.data.synth_camera import BASELINE_M, HFOV_DEG, camera_info, make_camera
@@ -152,9 +154,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="output folder (must be empty or absent)")
     parser.add_argument("--sequences", type=int, default=4, help="number of sequences")
     parser.add_argument("--frames", type=int, default=24, help="frames per sequence")
-    parser.add_argument("--size", type=int, nargs=2, default=ENDOVIS17_CROP_SIZE,
-                        metavar=("W", "H"), help="frame size (default: the EndoVis 2017 crop, "
-                        "1280 1024); 1920 1080 writes EndoVis-like raw frames")
+    width, height = ENDOVIS17_CROP_SIZE
+    add_frame_size(parser, (height, width), "frame (default: the EndoVis 2017 crop; 1080 1920 "
+                   "writes EndoVis-like raw frames)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--max-instruments", type=int, default=3,
                         help="at most this many instruments per sequence")
@@ -167,7 +169,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``surg-perception synth``; returns the exit status."""
-    cfg = SynthConfig(sequences=args.sequences, frames=args.frames, size=tuple(args.size),
+    size = frame_size_wh(args, log=lambda text: print(text, file=sys.stderr))
+    cfg = SynthConfig(sequences=args.sequences, frames=args.frames, size=size,
                       seed=args.seed, max_instruments=args.max_instruments, stereo=args.stereo)
     if args.threads < 1:
         raise ConfigError(f"--threads {args.threads}: use 1 or more")

@@ -12,12 +12,14 @@ last row shows the endoscope panning away until no instrument is in view.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from surg_perception.classes import ENDOVIS17_INSTRUMENT_TYPES
+from surg_perception.cli_checks import add_frame_size, frame_size_wh
 from surg_perception.data.synth_camera import make_camera
 from surg_perception.data.synth_geometry import ToolState
 from surg_perception.data.synth_plan import WEIGHTS, Frame, Instrument, Plan, plan_sequence
@@ -149,17 +151,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``surg-perception synth-gallery``."""
     parser.add_argument("out", type=Path, help="PNG file to write")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the scenes")
-    parser.add_argument("--size", type=int, nargs=2, default=(1280, 1024), metavar=("W", "H"),
-                        help="render size (default 1280 1024)")
+    add_frame_size(parser, (1024, 1280), "render")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``surg-perception synth-gallery``; returns the exit status."""
     if args.out.suffix.lower() != ".png":
         raise ConfigError(f"{args.out}: the gallery is a PNG; name it *.png")
-    if min(args.size) < 160:
-        raise ConfigError(f"gallery size {tuple(args.size)} too small; use at least 160x160")
-    image = make_gallery(args.seed, tuple(args.size))
+    size = frame_size_wh(args, log=lambda text: print(text, file=sys.stderr))
+    if min(size) < 160:
+        raise ConfigError(f"gallery size {size[1]} {size[0]} (H W) too small; use at least "
+                          "160 160")
+    image = make_gallery(args.seed, size)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     ok, data = cv2.imencode(".png", image[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:

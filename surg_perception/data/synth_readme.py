@@ -40,5 +40,5 @@ the acting instrument's tip is in view; phases last 6-16 frames):
 
 seed {seed}, {sequences} sequence(s) x {frames} frame(s), at most {max_instruments} instrument(s).
 Regenerate: surg-perception synth OUT --sequences {sequences} --frames {frames} \\
-    --size {width} {height} --seed {seed} --max-instruments {max_instruments}{stereo}
+    --size {height} {width} --seed {seed} --max-instruments {max_instruments}{stereo}
 """

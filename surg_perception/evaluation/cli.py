@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from surg_perception.errors import ConfigError, SurgPerceptionError
+from surg_perception.cli_checks import check_device, checkpoint_file
+from surg_perception.errors import ConfigError
 
 SPLITS = ("all", "train", "val")
 
@@ -73,13 +74,16 @@ def _dataset(args: argparse.Namespace, spec):
 
 
 def run(args: argparse.Namespace) -> int:
-    from surg_perception.evaluation.report import fmt, protocol_rows, protocol_table
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ConfigError(f"--max-frames must be >= 1, got {args.max_frames}")
+    checkpoint = checkpoint_file(args.checkpoint)
+    check_device(args.device)
+    from surg_perception.evaluation.report import (degenerate_warnings, fmt, protocol_rows,
+                                                   protocol_table)
     from surg_perception.evaluation.suite import run_evaluation
     from surg_perception.predictor import Predictor
 
-    if args.max_frames is not None and args.max_frames < 1:
-        raise ConfigError(f"--max-frames must be >= 1, got {args.max_frames}")
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, dtype=args.dtype)
+    predictor = Predictor.from_checkpoint(checkpoint, device=args.device, dtype=args.dtype)
     dataset = _dataset(args, predictor.spec)
     split = "all" if args.fold is None and args.sequences is None else (
         f"sequences {args.sequences}" if args.sequences else f"fold {args.fold} {args.split}")
@@ -100,17 +104,16 @@ def run(args: argparse.Namespace) -> int:
           f"report: {args.out / 'report.md'}")
     if args.protocol:
         print("\n".join(protocol_table(protocol_rows(report["overall"]))))
+    for warning in degenerate_warnings(report["overall"], row):
+        print(f"surg-perception evaluate: warning: {warning}", file=sys.stderr)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="surg-perception evaluate", description=__doc__)
-    add_arguments(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except SurgPerceptionError as exc:
-        print(f"surg-perception evaluate: error: {exc}", file=sys.stderr)
-        return 2
+    """``python -m surg_perception.evaluation.cli``: ``surg-perception evaluate``."""
+    from surg_perception.cli import main as cli_main
+
+    return cli_main(["evaluate", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ COLUMNS = (("binary_dice", "binary Dice"), ("binary_iou", "binary IoU"),
            ("type_dice", "type Dice"), ("type_iou", "type IoU"), ("hausdorff", "Hausdorff px"),
            ("map50", "mAP@0.5"), ("activity_accuracy", "activity acc"),
            ("activity_f1", "activity F1"))
+# scores for which 0 is the worst value (Hausdorff: 0 is perfect, so it is not among them)
+SCORES = tuple(key for key, _ in COLUMNS if key != "hausdorff")
 # metrics followed under corruption: (key, title)
 ROBUSTNESS = (("binary_dice", "binary Dice"), ("type_dice", "type Dice"), ("map50", "mAP@0.5"),
               ("activity_accuracy", "activity acc"))
@@ -42,6 +44,34 @@ def fmt(value: Any) -> str:
 def row_values(scores: dict, row: str) -> dict[str, Any]:
     """Flatten one box-fill row of a score dict with the row-independent metrics."""
     return {**scores[row], **{k: v for k, v in scores.items() if not isinstance(v, dict)}}
+
+
+def degenerate_warnings(scores: dict, row: str = "box_fill_on") -> list[str]:
+    """Why some numbers of ``scores`` (one box-fill ``row``) say nothing about the model.
+
+    A score of exactly 0 (the model finds none of that target in any frame) and a metric
+    without a value (no ground truth for it in these frames, e.g. no boxes or no activity
+    labels) are both reported as if they were results; each gets one sentence here.
+    """
+    values = row_values(scores, row)
+    titles = dict(COLUMNS)
+    missing = [titles[k] for k, _ in COLUMNS if _missing(values.get(k))]
+    zero = [titles[k] for k in SCORES if not _missing(values.get(k)) and values[k] == 0.0]
+    warnings = []
+    if not scores.get("frames"):
+        warnings.append("no frame was scored: check --data, --sequences and --max-frames")
+    if zero:
+        warnings.append(f"{', '.join(zero)} {'is' if len(zero) == 1 else 'are'} 0 "
+                        f"({row.replace('_', ' ')}): the model found none of it in any frame "
+                        "(untrained or wrong checkpoint for this data?)")
+    if missing:
+        warnings.append(f"{', '.join(missing)}: no value, the frames have no ground truth for "
+                        f"{'it' if len(missing) == 1 else 'them'} (n/a in the tables)")
+    return warnings
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -110,6 +140,9 @@ def markdown(report: dict) -> str:
                                       for k, _ in COLUMNS)]
             for row in ("box_fill_off", "box_fill_on")]
     lines += markdown_table(header, rows)
+    warnings = degenerate_warnings(report["overall"])
+    if warnings:
+        lines += ["", *(f"**Warning:** {w}." for w in warnings)]
     lines += _protocol_section(report["overall"])
     lines += ["", "## Per sequence (box-fill on)", ""]
     rows = [[name, *(fmt(row_values(s, "box_fill_on").get(k)) for k, _ in COLUMNS)]

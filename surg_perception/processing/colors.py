@@ -9,9 +9,12 @@ Palettes always have 256 rows, so any uint8 mask can be coloured without a range
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import Tensor
+
+if TYPE_CHECKING:  # annotations only: the bag tools colour NumPy masks without torch
+    from torch import Tensor
 
 from surg_perception.classes import ENDOVIS18_CLASSES
 

@@ -1,15 +1,17 @@
-"""Size, cost and CPU latency of pruned models, and the paper's Fig. 9 plot.
+"""Size, cost and latency of pruned models, and the paper's Fig. 9 plot.
 
-Latency is the median wall time of one inference step (batch 1, memory state carried) of a
-model built from a set of widths; it depends on the shapes only, so every round of the
-history can be timed without pruning a copy of the weights.
+Latency is the median time of one inference step (batch 1, memory state carried) of a model
+built from a set of widths, on the pruning device, timed with :class:`StageClock` (CUDA
+events on a GPU, so asynchronous kernels are counted). It depends on the shapes only, so
+every round of the history is timed in one sweep without pruning a copy of the weights, and
+the report's before/after figures are the sweep's first and last values: the printed
+numbers and the plotted ones are the same measurement.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -18,6 +20,13 @@ from torch import nn
 from surg_perception.config import ModelSpec
 from surg_perception.model_info import model_info
 from surg_perception.models.registry import build_model
+from surg_perception.processing.timing import StageClock
+
+# Metric line colours of Fig. 9: the latency line is black, no metric shares a colour or style.
+METRIC_STYLES = (("tab:blue", "-", "s"), ("tab:orange", "--", "^"), ("tab:green", "-.", "v"),
+                 ("tab:purple", ":", "D"), ("tab:brown", "--", "P"), ("tab:pink", "-.", "X"),
+                 ("tab:olive", ":", "*"), ("tab:cyan", "-", "h"))
+LATENCY_STYLE = ("black", "-", "o")
 
 
 def count_params(spec: ModelSpec) -> int:
@@ -35,23 +44,26 @@ def measure_latency(model: nn.Module, spec: ModelSpec, runs: int = 20, warmup: i
     """Median milliseconds of ``model``'s step on a ``[1, 3, H, W]`` input at ``spec``'s size."""
     was_training = model.training
     model.eval()
+    device = torch.device(device)
     images = torch.zeros(1, 3, *spec.preprocess.input_size, device=device)
     state, times = None, []
     for index in range(warmup + max(1, runs)):
-        start = time.perf_counter()
+        clock = StageClock(device)
         _, state = model(images, state=state)
+        clock.mark("step")
         if index >= warmup:
-            times.append((time.perf_counter() - start) * 1e3)
+            times.append(clock.finish()["step"])
     model.train(was_training)
     return statistics.median(times)
 
 
-def latency_of_widths(spec: ModelSpec, widths: dict[str, int], runs: int) -> float:
-    """CPU latency (ms) of a randomly initialised model at ``widths``."""
+def latency_of_widths(spec: ModelSpec, widths: dict[str, int], runs: int,
+                      device: torch.device | str = "cpu") -> float:
+    """Latency (ms) on ``device`` of a randomly initialised model at ``widths``."""
     from surg_perception.pruning.surgery import with_widths
 
-    model = build_model(with_widths(spec.model, widths))
-    return measure_latency(model, spec, runs)
+    model = build_model(with_widths(spec.model, widths)).to(device)
+    return measure_latency(model, spec, runs, device=device)
 
 
 def size_summary(spec: ModelSpec) -> dict[str, float]:
@@ -60,8 +72,17 @@ def size_summary(spec: ModelSpec) -> dict[str, float]:
     return {"params_m": info["params"]["inference"] / 1e6, "gflops": info["gflops"]["total"]}
 
 
-def plot_fig9(history: list[dict], path: str | Path, metric: str) -> Path:
-    """Latency and metrics against the fraction of weights kept (AP-MTL's Fig. 9), PNG."""
+def latency_label(device: torch.device | str) -> str:
+    """``latency on cpu`` / ``latency on cuda:0``: the words of the printed line and the plot."""
+    return f"latency on {device}"
+
+
+def fig9_figure(history: list[dict], metric: str, device: torch.device | str = "cpu"):
+    """The Fig. 9 matplotlib figure: ``history``'s latencies and metrics vs weights kept.
+
+    Every line has its own colour, dash pattern and marker; the pruning ``metric`` is drawn
+    thicker. The caller closes the figure.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,20 +90,33 @@ def plot_fig9(history: list[dict], path: str | Path, metric: str) -> Path:
 
     kept = [100 * h["weights_kept"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(kept, [h["latency_ms"] for h in history], "o-", color="tab:red")
+    color, dash, marker = LATENCY_STYLE
+    ax.plot(kept, [h["latency_ms"] for h in history], color=color, linestyle=dash,
+            marker=marker, label=latency_label(device))
     ax.set_xlabel("weights kept (%)")
-    ax.set_ylabel("CPU latency (ms / frame)", color="tab:red")
+    ax.set_ylabel(f"{latency_label(device)} (ms / frame)")
     ax.invert_xaxis()
     other = ax.twinx()
     names = sorted({k for h in history for k in h["metrics"] if k != "loss"})
-    for name in names:
-        style = "s-" if name == metric else "^--"
-        other.plot(kept, [h["metrics"].get(name, float("nan")) for h in history], style,
+    for index, name in enumerate(names):
+        color, dash, marker = METRIC_STYLES[index % len(METRIC_STYLES)]
+        other.plot(kept, [h["metrics"].get(name, float("nan")) for h in history], color=color,
+                   linestyle=dash, marker=marker, linewidth=2.5 if name == metric else 1.2,
                    label=name)
     other.set_ylabel("metric")
-    other.legend(loc="lower left", fontsize=8)
+    lines = ax.get_lines() + other.get_lines()
+    other.legend(lines, [line.get_label() for line in lines], loc="lower left", fontsize=8)
     ax.set_title("GADP: latency and accuracy vs weights kept")
     fig.tight_layout()
+    return fig
+
+
+def plot_fig9(history: list[dict], path: str | Path, metric: str,
+              device: torch.device | str = "cpu") -> Path:
+    """Latency and metrics against the fraction of weights kept (AP-MTL's Fig. 9), PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = fig9_figure(history, metric, device)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

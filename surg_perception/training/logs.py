@@ -37,14 +37,13 @@ class TrainLog:
         from torch.utils.tensorboard import SummaryWriter
 
         self.csv_path = run_dir / "train_log.csv"
-        rows = []
         if resume_step is not None and self.csv_path.is_file():
-            with self.csv_path.open(newline="") as file:
-                rows = [r for r in csv.DictReader(file) if int(r["step"]) <= resume_step]
-        self._file = self.csv_path.open("w", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS)
-        self._csv.writeheader()
-        self._csv.writerows(rows)
+            self._file = _reopen_for_append(self.csv_path, resume_step)
+            self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS)
+        else:
+            self._file = self.csv_path.open("w", newline="")
+            self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS)
+            self._csv.writeheader()
         self._file.flush()
         self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"),
                                     purge_step=None if resume_step is None else resume_step + 1)
@@ -61,3 +60,24 @@ class TrainLog:
     def close(self) -> None:
         self._file.close()
         self.writer.close()
+
+
+def _reopen_for_append(path: Path, resume_step: int):
+    """``path`` open for appending, rows past ``resume_step`` dropped first.
+
+    The history up to the checkpoint is never rewritten in place: when rows must go, the kept
+    ones are written to a temporary file that replaces the log atomically.
+    """
+    with path.open(newline="") as file:
+        reader = csv.DictReader(file)
+        rows = list(reader)
+        same_columns = tuple(reader.fieldnames or ()) == COLUMNS
+    kept = [r for r in rows if int(r["step"]) <= resume_step]
+    if len(kept) < len(rows) or not same_columns:
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(kept)
+        tmp.replace(path)
+    return path.open("a", newline="")

@@ -126,12 +126,17 @@ def test_raw_1920x1080_frames_crop_back_to_the_1280x1024_render(tmp_path: Path) 
 def test_cli_writes_the_dataset_and_refuses_a_full_folder(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     synth.add_arguments(parser)
-    assert parser.parse_args(["x"]).size == (1280, 1024)  # the EndoVis 2017 crop by default
+    # The EndoVis 2017 crop by default; --size is H W (like bench/model-info), --size-wh W H.
+    assert synth.frame_size_wh(parser.parse_args(["x"])) == (1280, 1024)
+    assert synth.frame_size_wh(parser.parse_args(["x", "--size-wh", "96", "80"])) == (96, 80)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["x", "--size", "80", "96", "--size-wh", "96", "80"])
     args = parser.parse_args([str(tmp_path / "out"), "--sequences", "1", "--frames", "2",
-                              "--size", "96", "80", "--seed", "1", "--stereo"])
+                              "--size", "80", "96", "--seed", "1", "--stereo"])
     assert synth.run(args) == 0
     seq = tmp_path / "out" / "instrument_dataset_1"
     assert (seq / "left_frames" / "frame001.png").is_file()
+    assert cv2.imread(str(seq / "left_frames" / "frame001.png")).shape[:2] == (80, 96)
     assert (seq / "right_frames" / "frame001.png").is_file()
     with pytest.raises(DatasetError, match="not an empty folder"):
         synth.run(args)

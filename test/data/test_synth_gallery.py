@@ -15,7 +15,7 @@ from surg_perception.errors import DatasetError
 
 def test_gallery_command_writes_a_png(tmp_path: Path) -> None:
     out = tmp_path / "gallery" / "g.png"
-    assert cli_main(["synth-gallery", str(out), "--size", "320", "256"]) == 0
+    assert cli_main(["synth-gallery", str(out), "--size", "256", "320"]) == 0  # H W
     image = cv2.imread(str(out))
     # 7 type columns of 80x64 tiles; 4 type rows and 4 rows of activity pairs below a title.
     assert image.shape[1] == 7 * 80 and image.shape[0] > 4 * 64 + 4 * 56

@@ -4,9 +4,12 @@ loads, runs and matches the in-memory pruned model, with the report and the Fig.
 import argparse
 import json
 
+import pytest
 import torch
 
 from surg_perception.checkpoint import load_model, save_checkpoint
+from surg_perception.cli import main
+from surg_perception.errors import ConfigError
 from surg_perception.models.registry import build_model
 from surg_perception.pruning import cli
 
@@ -26,9 +29,21 @@ def test_prune_writes_a_smaller_loadable_checkpoint(tiny_spec, synth_root, repo_
     assert report["after"]["gflops"] < report["before"]["gflops"]
     assert report["reload_max_abs_diff"] == 0.0
     assert [h["round"] for h in report["history"]] == [0, 1]
+    # One measurement behind every latency: printed/reported before and after = the plot's
+    # first and last points, and the pruned model has the last plotted round's widths.
+    history = report["history"]
+    assert report["before"]["latency_ms"] == history[0]["latency_ms"] > 0
+    assert report["after"]["latency_ms"] == history[-1]["latency_ms"] > 0
+    assert report["latency_device"] == "cpu"
     assert (out / "fig9.png").read_bytes()[:4] == b"\x89PNG"
     model, spec = load_model(out / "pruned.pt")
     assert spec.model.channel_widths != tiny_spec.model.channel_widths
+    from surg_perception.pruning.surgery import with_widths
+
+    last_round = with_widths(tiny_spec.model, history[-1]["widths"])
+    assert dict(last_round.channel_widths) == dict(spec.model.channel_widths)
+    with pytest.raises(ConfigError, match="pass --force"):  # the results are kept
+        cli.run(args)
     original = sum(p.numel() for p in build_model(tiny_spec.model).parameters())
     assert sum(p.numel() for p in model.parameters()) < original
     output, state = model(torch.zeros(1, 3, *spec.preprocess.input_size))
@@ -37,10 +52,8 @@ def test_prune_writes_a_smaller_loadable_checkpoint(tiny_spec, synth_root, repo_
 
 
 def test_prune_reports_a_missing_checkpoint(tmp_path, repo_root, capsys):
-    parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
-    args = parser.parse_args([str(tmp_path / "none.pt"), "--data", str(tmp_path), "--out",
-                              str(tmp_path / "o"), "--config",
-                              str(repo_root / "config" / "prune" / "tiny.yaml")])
-    assert cli.run(args) == 2
-    assert "checkpoint not found" in capsys.readouterr().out
+    # Through the one entry point: a runtime failure, one line on stderr (was stdout, exit 2).
+    assert main(["prune", str(tmp_path / "none.pt"), "--data", str(tmp_path), "--out",
+                 str(tmp_path / "o"), "--config",
+                 str(repo_root / "config" / "prune" / "tiny.yaml")]) == 1
+    assert "checkpoint not found" in capsys.readouterr().err

@@ -52,7 +52,8 @@ def test_run_trains_then_resume_reuses_the_saved_config(tmp_path, synth_root, ti
 
 def test_missing_configs_are_a_config_error(tmp_path, synth_root):
     args = argparse.Namespace(model_config=None, train_config=None, data=synth_root,
-                              out=tmp_path, resume=False, device="cpu", max_steps=None)
+                              out=tmp_path, resume=False, force=False, device="cpu",
+                              max_steps=None)
     with pytest.raises(ConfigError, match="--model-config"):
         cli.run(args)
 
