@@ -23,7 +23,7 @@ from surg_perception.bags.process import NODE_NAME, image_topics
 from surg_perception.bags.storage import BagReader
 from surg_perception.errors import BagError
 from surg_perception.processing.colors import palette_for
-from surg_perception.ros.overlay import render_overlay  # pure NumPy/OpenCV, no rclpy
+from surg_perception.processing.overlay import render_overlay
 
 OUTPUTS = ("overlay", "mask_color", "mask", "detections", "activity")
 

@@ -17,9 +17,9 @@ import torch
 from surg_perception.config import ModelSpec, PostprocessConfig
 from surg_perception.errors import ConfigError
 from surg_perception.predictor import FrameResult, Predictor
+from surg_perception.processing.overlay import OverlayOptions, render_overlay
 from surg_perception.ros import messages
 from surg_perception.ros.conversions import compressed_to_numpy, image_to_numpy, numpy_to_image
-from surg_perception.ros.overlay import OverlayOptions, render_overlay
 from surg_perception.ros.params import UNSET, UNSET_FLAG, NodeSettings
 from surg_perception.ros.worker import FrameKey, PendingFrame, is_duplicate, reset_reason
 

@@ -6,8 +6,8 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from std_msgs.msg import Header
 
 from surg_perception.predictor import FrameResult
+from surg_perception.processing.overlay import OverlayOptions, render_overlay
 from surg_perception.ros import messages
-from surg_perception.ros.overlay import OverlayOptions, render_overlay
 
 DET = ("Bipolar Forceps", "Prograsp Forceps", "Vessel Sealer")
 SEG = ("background",) + DET
