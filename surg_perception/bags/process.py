@@ -25,12 +25,10 @@ from typing import Any
 from tqdm import tqdm
 
 from surg_perception.bags import typestore as ts
-from surg_perception.bags.convert import ground_truth_topics
 from surg_perception.bags.metrics import BagMetrics
 from surg_perception.bags.storage import STORAGES, BagReader, BagWriter, check_output
 from surg_perception.errors import BagError
-
-NODE_NAME = "apmtl_node"  # surg_perception.ros.node.NODE_NAME (not imported: it needs rclpy)
+from surg_perception.topics import NODE_NAME, ground_truth_topics, output_namespace
 
 
 def image_topics(reader: BagReader, wanted: Sequence[str] | None = None) -> list[str]:
@@ -70,10 +68,10 @@ def process_bag(src: str | Path, out: str | Path, checkpoint: str | Path, *,
     with BagReader(src) as reader:
         cameras = image_topics(reader, topics)
         settings = offline.offline_settings(str(checkpoint), device, overrides)
-        namespaces = [offline.output_namespace(t, NODE_NAME) for t in cameras]
+        namespaces = [output_namespace(t) for t in cameras]
         streams = dict(zip(cameras, offline.open_streams(settings, namespaces)))
         seg_classes = streams[cameras[0]].processor.predictor.spec.model.seg_classes
-        metrics = BagMetrics(reader, cameras, {t: ground_truth_topics(_base(t)) for t in cameras},
+        metrics = BagMetrics(reader, cameras, {t: ground_truth_topics(t) for t in cameras},
                              len(seg_classes))
         frames = 0
         bar = tqdm(total=sum(reader.counts.get(t, 0) for t in cameras) or None,
@@ -99,10 +97,6 @@ def process_bag(src: str | Path, out: str | Path, checkpoint: str | Path, *,
     if report:
         Path(f"{out}.metrics.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return {"frames": frames, "counts": dict(writer.counts), "metrics": report}
-
-
-def _base(topic: str) -> str:
-    return topic.removesuffix("/compressed")  # image_transport's compressed sub-topic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,11 +19,12 @@ import cv2
 import numpy as np
 
 from surg_perception.bags import typestore as ts
-from surg_perception.bags.process import NODE_NAME, image_topics
+from surg_perception.bags.process import image_topics
 from surg_perception.bags.storage import BagReader
 from surg_perception.errors import BagError
 from surg_perception.processing.colors import palette_for
 from surg_perception.processing.overlay import render_overlay
+from surg_perception.topics import NODE_NAME, output_namespace
 
 OUTPUTS = ("overlay", "mask_color", "mask", "detections", "activity")
 
@@ -65,8 +66,7 @@ def rendered_frames(path: str | Path, topic: str | None = None) -> tuple[list[np
     with BagReader(path) as reader:
         camera = topic or _default_camera(reader)
         reader.require(camera, ts.IMAGE_TYPES)
-        base = camera.removesuffix("/compressed")
-        ns = f"{base.rsplit('/', 1)[0]}/{NODE_NAME}"
+        ns = output_namespace(camera)
         wanted = {f"{ns}/{name}": name for name in OUTPUTS if f"{ns}/{name}" in reader.topics}
         seg = f"{ns}/label_info/segmentation"
         frames: dict[int, np.ndarray] = {}

@@ -27,12 +27,12 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
-from vision_msgs.msg import Classification, Detection2DArray, LabelInfo
+from vision_msgs.msg import LabelInfo
 
 from surg_perception.errors import ConfigError, ImageFormatError, SurgPerceptionError
 from surg_perception.malloc_tuning import set_malloc_tuning
-from surg_perception.msg import SurgicalScene
 from surg_perception.ros import messages
+from surg_perception.ros.interfaces import message_class
 from surg_perception.ros.conversions import check_compressed, check_image, rejection_reason
 from surg_perception.ros.params import (
     SPECS,
@@ -47,19 +47,14 @@ from surg_perception.ros.params import (
 from surg_perception.ros.pipeline import FrameProcessor, load_predictor, resolve_postprocess
 from surg_perception.ros.stats import NodeStats
 from surg_perception.ros.worker import FrameWorker, LatestFrameSlot, PendingFrame
+from surg_perception.topics import (
+    DIAGNOSTICS_TOPIC,
+    HEADS,
+    LABEL_INFO_TOPIC,
+    NODE_NAME,
+    OUTPUT_TOPICS,
+)
 
-NODE_NAME = "apmtl_node"
-# output name -> (relative topic, message type); LabelInfo per head under ~/label_info/<head>
-OUTPUT_TOPICS = {
-    "mask": ("~/mask", Image),
-    "mask_color": ("~/mask_color", Image),
-    "overlay": ("~/overlay", Image),
-    "detections": ("~/detections", Detection2DArray),
-    "activity": ("~/activity", Classification),
-    "scene": ("~/scene", SurgicalScene),
-}
-LABEL_INFO_TOPIC = "~/label_info/{head}"  # head: segmentation | detection | activity
-DIAGNOSTICS_TOPIC = "/diagnostics"
 WARN_THROTTLE_S = 5.0
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
@@ -174,10 +169,11 @@ class ApmtlNode(LifecycleNode):
 
     def _create_publishers(self, settings: NodeSettings) -> None:
         qos = qos_profile(settings.output_qos, settings.output_qos_depth)
-        for name, (topic, msg_type) in OUTPUT_TOPICS.items():
+        for name, (topic, msgtype) in OUTPUT_TOPICS.items():
             if settings.publishes(name):
-                self._pubs[name] = self.create_lifecycle_publisher(msg_type, topic, qos)
-        for head in ("segmentation", "detection", "activity"):
+                self._pubs[name] = self.create_lifecycle_publisher(
+                    message_class(msgtype), topic, qos)
+        for head in HEADS:
             self._pubs[f"label_info/{head}"] = self.create_lifecycle_publisher(
                 LabelInfo, LABEL_INFO_TOPIC.format(head=head), latched_qos())
         self._pubs["diagnostics"] = self.create_lifecycle_publisher(

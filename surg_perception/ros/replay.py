@@ -7,7 +7,6 @@ handling live in :mod:`surg_perception.bags.replay`; this module only talks to r
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 
@@ -16,19 +15,10 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from surg_perception.errors import BagError
+from surg_perception.ros.interfaces import message_class
 
 RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE,
                "best_effort": ReliabilityPolicy.BEST_EFFORT}
-
-
-def message_class(msgtype: str) -> type:
-    """``sensor_msgs/msg/Image`` -> the rclpy class; BagError when the package is missing."""
-    package, _, name = msgtype.split("/")
-    try:
-        return getattr(importlib.import_module(f"{package}.msg"), name)
-    except (ImportError, AttributeError) as exc:
-        raise BagError(f"message type {msgtype} is not available to rclpy here ({exc}); "
-                       "install its interface package") from exc
 
 
 class RawPublisher:
