@@ -26,25 +26,8 @@ from tqdm import tqdm
 
 from surg_perception.bags import typestore as ts
 from surg_perception.bags.metrics import BagMetrics
-from surg_perception.bags.storage import STORAGES, BagReader, BagWriter, check_output
-from surg_perception.errors import BagError
-from surg_perception.topics import NODE_NAME, ground_truth_topics, output_namespace
-
-
-def image_topics(reader: BagReader, wanted: Sequence[str] | None = None) -> list[str]:
-    """Camera topics of the bag: ``wanted`` (checked) or every image topic except ground truth
-    and our own outputs."""
-    if wanted:
-        for topic in wanted:
-            reader.require(topic, ts.IMAGE_TYPES)
-        return list(wanted)
-    topics = sorted(t for t, m in reader.topics.items()
-                    if m in ts.IMAGE_TYPES and "/ground_truth/" not in t
-                    and f"/{NODE_NAME}/" not in t)
-    if not topics:
-        raise BagError(f"{reader.path}: no image topics (sensor_msgs/Image or CompressedImage) "
-                       f"to process; the bag has {sorted(reader.topics) or 'no topics'}")
-    return topics
+from surg_perception.bags.storage import STORAGES, BagReader, BagWriter, check_output, image_topics
+from surg_perception.topics import ground_truth_topics, output_namespace
 
 
 def process_bag(src: str | Path, out: str | Path, checkpoint: str | Path, *,

@@ -19,8 +19,7 @@ import cv2
 import numpy as np
 
 from surg_perception.bags import typestore as ts
-from surg_perception.bags.process import image_topics
-from surg_perception.bags.storage import BagReader
+from surg_perception.bags.storage import BagReader, image_topics
 from surg_perception.errors import BagError
 from surg_perception.processing.colors import palette_for
 from surg_perception.processing.overlay import render_overlay
