@@ -2,7 +2,7 @@
 
 Every image topic of IN (sensor_msgs/Image or CompressedImage, ground-truth topics
 excluded; or the ``--topic`` list) runs through the node's own pipeline
-(:mod:`surg_perception.ros.offline`), one temporal memory per topic, as fast as the device
+(:mod:`surg_perception.ros.offline`, next to this module), one temporal memory per topic, as fast as the device
 allows and without DDS. OUT receives what the node would publish, under
 ``<camera namespace>/<node name>/`` (``mask``, ``mask_color``, ``overlay``, ``detections``,
 ``activity``, ``scene``, ``label_info/<head>``), headers equal to the input frames' headers
@@ -45,7 +45,8 @@ def process_bag(src: str | Path, out: str | Path, checkpoint: str | Path, *,
             topic, existing output without ``force``.
         CheckpointError, ConfigError: from loading the model.
     """
-    from surg_perception.ros import offline  # needs rclpy: the node's messages and builders
+    # Lazy: rclpy loads only when a bag is processed, so `process-bag --help` works without ROS.
+    from surg_perception.ros import offline
 
     check_output(Path(out), force)
     with BagReader(src) as reader:
