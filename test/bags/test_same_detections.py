@@ -32,9 +32,9 @@ from rclpy.serialization import deserialize_message  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from surg_perception.bags import process  # noqa: E402
 from surg_perception.bags import typestore as ts  # noqa: E402
 from surg_perception.ros import messages  # noqa: E402
+from surg_perception.ros import process_bag as process  # noqa: E402
 from surg_perception.ros.params import settings_from_values  # noqa: E402
 from surg_perception.ros.pipeline import FrameProcessor, load_predictor  # noqa: E402
 from surg_perception.ros.worker import PendingFrame  # noqa: E402
