@@ -160,7 +160,7 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: 
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-        from surg_perception.ros.recorder import TopicRecorder
+    from surg_perception.ros.recorder import TopicRecorder
     from surg_perception.topics import output_topics
 
     rclpy.init()

@@ -30,10 +30,10 @@ from std_msgs.msg import Header
 from vision_msgs.msg import LabelInfo
 
 from surg_perception.errors import ConfigError, ImageFormatError, SurgPerceptionError
+from surg_perception.image_msgs import check_compressed, check_image, rejection_reason
 from surg_perception.malloc_tuning import set_malloc_tuning
 from surg_perception.ros import messages
 from surg_perception.ros.interfaces import message_class
-from surg_perception.ros.conversions import check_compressed, check_image, rejection_reason
 from surg_perception.ros.params import (
     SPECS,
     NodeSettings,

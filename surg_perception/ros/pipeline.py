@@ -10,16 +10,16 @@ import dataclasses
 import time
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
 from surg_perception.config import ModelSpec, PostprocessConfig
 from surg_perception.errors import ConfigError
+from surg_perception.image_msgs import compressed_to_numpy, image_to_numpy, to_bgr
 from surg_perception.predictor import FrameResult, Predictor
 from surg_perception.processing.overlay import OverlayOptions, render_overlay
 from surg_perception.ros import messages
-from surg_perception.ros.conversions import compressed_to_numpy, image_to_numpy, numpy_to_image
+from surg_perception.ros.conversions import numpy_to_image
 from surg_perception.ros.params import UNSET, UNSET_FLAG, NodeSettings
 from surg_perception.ros.worker import FrameKey, PendingFrame, is_duplicate, reset_reason
 
@@ -150,8 +150,7 @@ class FrameProcessor:
         if settings.publish_mask_color and result.color_mask is not None:
             out["mask_color"] = numpy_to_image(result.color_mask, "bgr8", header)
         if settings.publish_overlay:
-            frame_bgr = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2BGR) \
-                if order == "rgb" else pixels
+            frame_bgr = to_bgr(pixels, order)
             options = OverlayOptions(settings.overlay_alpha, settings.overlay_draw_labels,
                                      settings.overlay_show_fps)
             image = render_overlay(frame_bgr, result.color_mask, result.boxes, result.scores,
