@@ -101,7 +101,7 @@ def load_video(root: Path, spec) -> list:
     must cover the whole frame too; the mask kind (type ids) is the model's.
     """
     from surg_perception.data.endovis17 import EndoVis17Dataset
-    from surg_perception.training.data import mask_target
+    from surg_perception.data.endovis17 import mask_target
 
     dataset = EndoVis17Dataset(root, [1], target=mask_target(spec), frame_size=None,
                                crop="none")

@@ -12,7 +12,6 @@ import numpy as np
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 
-from surg_perception.bench.stats import ratio
 from surg_perception.ros import conversions, messages
 
 
@@ -71,4 +70,4 @@ def message_vs_memcpy(stage: MessageStage, height: int = 1024, width: int = 1280
     memcpy = _median_ms(lambda: np.copyto(target, pixels), repeats)
     message = _median_ms(lambda: stage.image_roundtrip(pixels), repeats)
     return {"bytes": int(pixels.nbytes), "memcpy_ms": memcpy, "message_ms": message,
-            "ratio": ratio(message, memcpy)}
+            "ratio": message / memcpy if memcpy > 0 else None}

@@ -21,11 +21,10 @@ import torch
 from surg_perception.bags.storage import BagReader
 from surg_perception.checkpoint import save_checkpoint
 from surg_perception.config import load_spec
-from surg_perception.data.endovis17 import EndoVis17Dataset
+from surg_perception.data.endovis17 import EndoVis17Dataset, mask_target
 from surg_perception.evaluation.evaluate import evaluate
 from surg_perception.models.registry import build_model
 from surg_perception.predictor import Predictor
-from surg_perception.training.data import mask_target
 
 pytest.importorskip("rclpy", reason="the node's messages need rclpy")
 from rclpy.serialization import deserialize_message  # noqa: E402
