@@ -50,19 +50,10 @@ def score_video(scenes: list[Any], stamps: list[int], truths: list[FrameSample],
                         len(model.activity_classes))
 
 
-def diagnostics_values(diagnostics: list) -> dict[str, str]:
-    """Key -> value of the last ``DiagnosticArray`` received."""
-    values: dict[str, str] = {}
-    for array in diagnostics[-1:]:
-        for status in array.status:
-            values.update({kv.key: kv.value for kv in status.values})
-    return values
-
-
 def summarise(live: dict, scenes: list[Any], scores: dict, about: dict, out: Path) -> dict:
     """The summary dict, also written to ``out/summary.json`` (NaN = no value -> null)."""
     latencies = np.array([s.latency_ms for s in scenes], dtype=np.float64)
-    diag = diagnostics_values(live["diagnostics"])
+    diag = live["diagnostics"]  # the node's last /diagnostics values
     summary = {
         **about,
         "frames_sent": len(live["stamps"]),
