@@ -1,4 +1,4 @@
-"""The schedule of ``surg-perception replay BAG``: play a bag's image topics over DDS without ``ros2 bag play``.
+"""The schedule of ``surg-perception replay BAG``: a bag's image topics, timed for DDS.
 
 Messages are published at their recorded rate (``--rate`` scales it), from ``--start``
 seconds into the bag, once or forever (``--loop``; stamps repeat, which the node treats

@@ -2,8 +2,8 @@
 
 Every image topic of IN (sensor_msgs/Image or CompressedImage, ground-truth topics
 excluded; or the ``--topic`` list) runs through the node's own pipeline
-(:mod:`surg_perception.ros.offline`, next to this module), one temporal memory per topic, as fast as the device
-allows and without DDS. OUT receives what the node would publish, under
+(:mod:`surg_perception.ros.offline`, next to this module), one temporal memory per topic,
+as fast as the device allows and without DDS. OUT receives what the node would publish, under
 ``<camera namespace>/<node name>/`` (``mask``, ``mask_color``, ``overlay``, ``detections``,
 ``activity``, ``scene``, ``label_info/<head>``), headers equal to the input frames' headers
 and bag times equal to the input's. ``--copy-inputs`` also copies the input topics.
