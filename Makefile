@@ -23,7 +23,8 @@ test-fast: env
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 demo: env
-	$(PY) -m surg_perception.ros.demo
+	$(PY) -m surg_perception.demo --work .demo --model-config config/models/tiny.yaml \
+		--train-config config/train/demo.yaml
 
 bench: env
 	$(VENV)/bin/surg-perception bench

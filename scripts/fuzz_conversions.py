@@ -20,12 +20,12 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["surg_perception.ros.conversions"]):
+with atheris.instrument_imports(include=["surg_perception.image_msgs"]):
     import numpy as np
     from sensor_msgs.msg import CompressedImage, Image
 
     from surg_perception.errors import ImageFormatError
-    from surg_perception.ros import conversions
+    from surg_perception import image_msgs as conversions  # the readers the node uses
 
 MAX_PIXELS = 256 * 256
 ENCODINGS = [*sorted(conversions.ENCODINGS), "32FC1", "rgb16", "yuv422", ""]

@@ -31,6 +31,7 @@ from surg_perception.bags import typestore as ts
 from surg_perception.bags.sources import GroundTruth, Source, open_source
 from surg_perception.bags.storage import STORAGES, BagWriter, check_output
 from surg_perception.errors import BagError
+from surg_perception.topics import ground_truth_topics
 
 LEFT_TOPIC = "/jhu_daVinci/left/image_raw"
 RIGHT_TOPIC = "/jhu_daVinci/right/image_raw"
@@ -53,12 +54,6 @@ class ConvertOptions:
     compressed: str | None = None  # jpeg | png
     force: bool = False
     progress: bool = True
-
-
-def ground_truth_topics(image_topic: str) -> dict[str, str]:
-    """Ground-truth topics next to ``image_topic``: ``{"mask", "detections", "activity"}``."""
-    ns = image_topic.rsplit("/", 1)[0]
-    return {name: f"{ns}/ground_truth/{name}" for name in ("mask", "detections", "activity")}
 
 
 def default_output(src: Path, storage: str) -> Path:

@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from surg_perception.bags import typestore as ts
+from surg_perception.bags.decode import detections_from_message, top_activity
 from surg_perception.bags.storage import BagMessage, BagReader
 from surg_perception.evaluation.metrics import (DetectionMAP, activity_scores, class_scores,
                                                 confusion, pixel_accuracy)
+from surg_perception.image_msgs import mask_to_numpy
 
 KINDS = ("mask", "detections", "activity")  # ground-truth topic kinds that are scored
 
@@ -73,7 +75,7 @@ class BagMetrics:
             return
         truth, output = (msg, match) if side == "truth" else (match, msg)
         if kind == "mask":
-            self._add_masks(mask_from_message(truth), mask_from_message(output))
+            self._add_masks(mask_to_numpy(truth), mask_to_numpy(output))
         elif kind == "detections":
             boxes, scores, labels = detections_from_message(output)
             gt_boxes, _, gt_labels = detections_from_message(truth)
@@ -91,11 +93,11 @@ class BagMetrics:
         self._frames += 1
 
     def _add_activity(self, truth: Any, output: Any) -> None:
-        if not truth.results or not output.results:
+        pred, true = top_activity(output), top_activity(truth)
+        if pred is None or true is None:
             return
-        best = max(output.results, key=lambda r: r.score)
-        self._activity[0].append(int(best.class_id))
-        self._activity[1].append(int(truth.results[0].class_id))
+        self._activity[0].append(pred)
+        self._activity[1].append(true)
 
     def report(self) -> dict[str, Any]:
         """``{}`` without ground truth; else frame counts, pixel accuracy, per-class and mean IoU
@@ -120,22 +122,3 @@ class BagMetrics:
             report.update({k: round(v, 6) for k, v in scores.items()})
         return {"segmentation_frames": self._frames, **report} if report else {}
 
-
-def mask_from_message(msg: Any) -> np.ndarray:
-    """mono8 Image (rosbags) -> [H, W] uint8, honouring row padding."""
-    rows = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.step)
-    return rows[:, : msg.width]
-
-
-def detections_from_message(msg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Detection2DArray (rosbags) -> xyxy pixel boxes ``[N, 4]``, scores ``[N]``, ids ``[N]``."""
-    boxes, scores, labels = [], [], []
-    for det in msg.detections:
-        x, y = det.bbox.center.position.x, det.bbox.center.position.y
-        w, h = det.bbox.size_x, det.bbox.size_y
-        best = max(det.results, key=lambda r: r.hypothesis.score).hypothesis
-        boxes.append((x - w / 2, y - h / 2, x + w / 2, y + h / 2))
-        scores.append(best.score)
-        labels.append(int(best.class_id))
-    return (np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32),
-            np.asarray(labels, np.int64))

@@ -45,14 +45,13 @@ class McapScan:
             raise BagError(f"{path}: unreadable bag ({reason}) and no complete record could "
                            f"be recovered ({self.damage}); the file is corrupt or not mcap")
 
-    def messages(self, topics: set[str]) -> Iterator:
-        """Yield ``BagMessage`` of ``topics`` in file order, then raise BagError."""
-        from surg_perception.bags.storage import BagMessage
-
+    def messages(self, topics: set[str]) -> Iterator[tuple[str, str, int, bytes]]:
+        """Yield ``(topic, type, log time ns, CDR bytes)`` of ``topics`` in file order, then
+        raise BagError (:class:`~surg_perception.bags.storage.BagReader` wraps the tuples)."""
         count = 0
-        for topic, msgtype, timestamp, raw in self._scan(topics, keep_data=True):
+        for item in self._scan(topics, keep_data=True):
             count += 1
-            yield BagMessage(topic, msgtype, timestamp, raw)
+            yield item
         raise BagError(f"{self.path}: the bag is truncated or corrupt ({self.reason}); "
                        f"{count} message(s) were read before the damage ({self.damage})")
 

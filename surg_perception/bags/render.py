@@ -19,45 +19,15 @@ import cv2
 import numpy as np
 
 from surg_perception.bags import typestore as ts
-from surg_perception.bags.process import NODE_NAME, image_topics
-from surg_perception.bags.storage import BagReader
+from surg_perception.bags.decode import activity_probs, detections_from_message
+from surg_perception.bags.storage import BagReader, image_topics
 from surg_perception.errors import BagError
+from surg_perception.image_msgs import mask_to_numpy, message_to_bgr
 from surg_perception.processing.colors import palette_for
-from surg_perception.ros.overlay import render_overlay  # pure NumPy/OpenCV, no rclpy
+from surg_perception.processing.overlay import render_overlay
+from surg_perception.topics import NODE_NAME, output_namespace
 
 OUTPUTS = ("overlay", "mask_color", "mask", "detections", "activity")
-
-
-def image_to_bgr(msg: Any, msgtype: str) -> np.ndarray:
-    """rosbags Image (rgb8, bgr8, rgba8, bgra8, mono8) or CompressedImage -> [H, W, 3] BGR."""
-    data = np.asarray(msg.data, np.uint8)
-    if msgtype == ts.COMPRESSED_IMAGE:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        if image is None:
-            raise BagError(f"a CompressedImage ({msg.format!r}) cannot be decoded")
-        return image
-    channels = {"mono8": 1, "rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4}.get(msg.encoding)
-    if channels is None or data.size < msg.step * msg.height:
-        raise BagError(f"image encoding {msg.encoding!r} / size cannot be rendered")
-    rows = data[: msg.step * msg.height].reshape(msg.height, msg.step)
-    pixels = rows[:, : msg.width * channels].reshape(msg.height, msg.width, channels)
-    if channels == 1:
-        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
-    if msg.encoding.startswith("rgb"):
-        return np.ascontiguousarray(pixels[:, :, 2::-1])
-    return np.ascontiguousarray(pixels[:, :, :3])
-
-
-def _boxes(msg: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    boxes, scores, labels = [], [], []
-    for det in msg.detections:
-        c, sx, sy = det.bbox.center.position, det.bbox.size_x, det.bbox.size_y
-        boxes.append((c.x - sx / 2, c.y - sy / 2, c.x + sx / 2, c.y + sy / 2))
-        best = det.results[0].hypothesis if det.results else None
-        scores.append(best.score if best else 0.0)
-        labels.append(int(best.class_id) if best and best.class_id.isdigit() else 0)
-    return (np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32),
-            np.asarray(labels, np.int64))
 
 
 def rendered_frames(path: str | Path, topic: str | None = None) -> tuple[list[np.ndarray], float]:
@@ -65,8 +35,7 @@ def rendered_frames(path: str | Path, topic: str | None = None) -> tuple[list[np
     with BagReader(path) as reader:
         camera = topic or _default_camera(reader)
         reader.require(camera, ts.IMAGE_TYPES)
-        base = camera.removesuffix("/compressed")
-        ns = f"{base.rsplit('/', 1)[0]}/{NODE_NAME}"
+        ns = output_namespace(camera)
         wanted = {f"{ns}/{name}": name for name in OUTPUTS if f"{ns}/{name}" in reader.topics}
         seg = f"{ns}/label_info/segmentation"
         frames: dict[int, np.ndarray] = {}
@@ -79,9 +48,9 @@ def rendered_frames(path: str | Path, topic: str | None = None) -> tuple[list[np
                 continue
             stamp = ts.stamp_ns(msg.header)
             if message.topic == camera:
-                frames[stamp] = image_to_bgr(msg, message.msgtype)
+                frames[stamp] = message_to_bgr(msg, message.msgtype == ts.COMPRESSED_IMAGE)
             else:
-                parts.setdefault(stamp, {})[wanted[message.topic]] = (msg, message.msgtype)
+                parts.setdefault(stamp, {})[wanted[message.topic]] = msg
     if not frames:
         raise BagError(f"{path}: topic {camera} has no frames to render")
     stamps = sorted(frames)
@@ -103,20 +72,19 @@ def _default_camera(reader: BagReader) -> str:
 
 def _picture(frame: np.ndarray, parts: dict[str, Any], seg_names: list[str] | None) -> np.ndarray:
     if "overlay" in parts:
-        return image_to_bgr(*parts["overlay"])
+        return message_to_bgr(parts["overlay"], compressed=False)
     if not parts:
         return frame
     color = None
     if "mask_color" in parts:
-        color = image_to_bgr(*parts["mask_color"])
+        color = message_to_bgr(parts["mask_color"], compressed=False)
     elif "mask" in parts:
-        ids = image_to_bgr(*parts["mask"])[:, :, 0]
+        ids = mask_to_numpy(parts["mask"])
         color = palette_for(seg_names or [str(i) for i in range(int(ids.max()) + 1)])[ids]
     empty = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
-    boxes, scores, labels = _boxes(parts["detections"][0]) if "detections" in parts else empty
-    probs = None
-    if "activity" in parts and parts["activity"][0].results:
-        probs = np.asarray([r.score for r in parts["activity"][0].results], np.float32)
+    boxes, scores, labels = (detections_from_message(parts["detections"])
+                             if "detections" in parts else empty)
+    probs = activity_probs(parts["activity"]) if "activity" in parts else None
     return render_overlay(frame, color, boxes, scores, labels, (), probs)
 
 

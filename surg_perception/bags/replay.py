@@ -1,15 +1,15 @@
-"""``surg-perception replay BAG``: play a bag's image topics over DDS without ``ros2 bag play``.
+"""The schedule of ``surg-perception replay BAG``: a bag's image topics, timed for DDS.
 
 Messages are published at their recorded rate (``--rate`` scales it), from ``--start``
 seconds into the bag, once or forever (``--loop``; stamps repeat, which the node treats
 as a new stream). ``--remap old:=new`` renames topics, ``--qos`` picks reliability.
-Headers are untouched: the recorded CDR bytes are published as they are. The rclpy side
-is :mod:`surg_perception.ros.replay`; this module plans the schedule and needs no ROS.
+Headers are untouched: the recorded CDR bytes are published as they are. This module plans
+the schedule and needs no ROS; the command and its publisher are
+:mod:`surg_perception.ros.replay`.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -69,38 +69,3 @@ def schedule(path: str | Path, topics: Sequence[str], rate: float = 1.0, start: 
             return
         span = (last - first) / 1e9 / rate
         base += span + (span / (count - 1) if count > 1 else 0.1)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``surg-perception replay``."""
-    parser.add_argument("bag", type=Path, help="bag folder, .mcap or .db3")
-    parser.add_argument("--topic", action="append", dest="topics",
-                        help="topic to play (repeatable; default: every image topic)")
-    parser.add_argument("--rate", type=float, default=1.0, help="speed factor (2 = twice as fast)")
-    parser.add_argument("--start", type=float, default=0.0, help="skip this many seconds")
-    parser.add_argument("--loop", action="store_true", help="play again and again")
-    parser.add_argument("--remap", action="append", default=[], metavar="OLD:=NEW",
-                        help="rename a topic (repeatable)")
-    parser.add_argument("--qos", choices=("reliable", "best_effort"), default="reliable")
-    parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
-                        help="before playing, wait up to this long for a subscriber per topic")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``surg-perception replay``; returns the exit status."""
-    from surg_perception.ros.replay import RawPublisher, play
-
-    remaps = parse_remaps(args.remap)
-    with BagReader(args.bag) as reader:
-        topics = select_topics(reader, args.topics)
-    publisher = RawPublisher({remaps.get(t, t): m for t, m in topics.items()}, qos=args.qos)
-    try:
-        if args.wait_for_subscribers > 0 and not publisher.wait_for_subscribers(
-                args.wait_for_subscribers):
-            print(f"warning: not every topic has a subscriber after {args.wait_for_subscribers} s")
-        count = play(schedule(args.bag, list(topics), args.rate, args.start, args.loop, remaps),
-                     publisher)
-    finally:
-        publisher.close()
-    print(f"published {count} message(s) on {', '.join(remaps.get(t, t) for t in topics)}")
-    return 0

@@ -16,7 +16,7 @@ import dataclasses
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.rosbag2.errors import ReaderError, WriterError
 
 from surg_perception.bags import recovery
-from surg_perception.bags.typestore import msg_class, serialize, typestore
+from surg_perception.bags.typestore import IMAGE_TYPES, msg_class, serialize, typestore
 from surg_perception.errors import BagError
+from surg_perception.topics import NODE_NAME
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 BAG_VERSION = 8  # version 9 is unreadable by Humble's rosbag2
@@ -167,7 +168,8 @@ class BagReader:
         """
         wanted = set(self.topics if topics is None else topics)
         if self._recovered is not None:
-            yield from self._recovered.messages(wanted)
+            for topic, msgtype, timestamp, raw in self._recovered.messages(wanted):
+                yield BagMessage(topic, msgtype, timestamp, raw)
             return
         connections = [c for c in self._reader.connections if c.topic in wanted]
         if not connections:
@@ -190,3 +192,19 @@ class BagReader:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def image_topics(reader: BagReader, wanted: Sequence[str] | None = None) -> list[str]:
+    """Camera topics of the bag: ``wanted`` (checked) or every image topic except ground truth
+    and the node's own outputs."""
+    if wanted:
+        for topic in wanted:
+            reader.require(topic, IMAGE_TYPES)
+        return list(wanted)
+    topics = sorted(t for t, m in reader.topics.items()
+                    if m in IMAGE_TYPES and "/ground_truth/" not in t
+                    and f"/{NODE_NAME}/" not in t)
+    if not topics:
+        raise BagError(f"{reader.path}: no image topics (sensor_msgs/Image or CompressedImage) "
+                       f"to process; the bag has {sorted(reader.topics) or 'no topics'}")
+    return topics

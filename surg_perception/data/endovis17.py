@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from surg_perception.classes import ENDOVIS17_CROP_SIZE, ENDOVIS17_CV_FOLDS
+from surg_perception.config import ModelSpec
 from surg_perception.data.activity import read_activity
 from surg_perception.data.endovis17_names import INSTRUMENT_NAMES, OTHER, instrument_type_id
 from surg_perception.data.io import frame_number, list_frames, read_gray, read_rgb
@@ -64,6 +65,20 @@ _PART_LUT = np.zeros(256, np.uint8)
 _PART_LUT[list(PART_IDS)] = list(PART_IDS.values())
 TARGETS = ("type", "part", "binary")
 SEQUENCE_RE = re.compile(r"^instrument_dataset_(\d+)$")
+
+
+# number of segmentation classes -> the EndoVis17 mask the loader should produce
+_TARGETS = {8: "type", 4: "part", 2: "binary"}
+
+
+def mask_target(spec: ModelSpec) -> str:
+    """EndoVis17 mask kind (``target``) matching the model's segmentation classes."""
+    count = len(spec.model.seg_classes)
+    if count not in _TARGETS:
+        raise ConfigError(
+            f"model.seg_classes has {count} classes; EndoVis17 training supports "
+            f"{sorted(_TARGETS)} (type, part, binary masks)")
+    return _TARGETS[count]
 
 
 def fold_sequences(fold: int) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _dataset(args: argparse.Namespace, spec):
     from surg_perception.data import EndoVis17Dataset
-    from surg_perception.training.data import mask_target
+    from surg_perception.data.endovis17 import mask_target
 
     if args.split != "all" and args.fold is None:
         raise ConfigError(f"--split {args.split} needs --fold")

@@ -12,12 +12,13 @@ import numpy as np
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 
-from surg_perception.bench.stats import ratio
 from surg_perception.ros import conversions, messages
+
+BENCH_OUTPUTS = ("mask", "mask_color", "detections", "activity", "scene")
 
 
 class MessageStage:
-    """Builds a frame's outputs (mask, colour mask, detections, activity, scene) and
+    """Builds a frame's outputs (:data:`BENCH_OUTPUTS`) and
     serialises each with ``rclpy.serialization.serialize_message`` (the copy publish makes)."""
 
     def __init__(self) -> None:
@@ -27,16 +28,10 @@ class MessageStage:
         self._header = Header(frame_id="camera")
 
     def build(self, result: Any, sequence: int, latency_ms: float) -> dict[str, Any]:
-        """:class:`~surg_perception.predictor.FrameResult` -> messages by output name."""
-        header, messages = self._header, self._messages
-        out = {"mask": messages.mask_to_image(result.mask, header)}
-        if result.color_mask is not None:
-            out["mask_color"] = self._conversions.numpy_to_image(result.color_mask, "bgr8", header)
-        out["detections"] = messages.detections_msg(header, result.boxes, result.scores,
-                                                    result.labels)
-        out["activity"] = messages.classification_msg(header, result.activity_probs)
-        out["scene"] = messages.scene_msg(header, result, sequence, latency_ms)
-        return out
+        """:class:`~surg_perception.predictor.FrameResult` -> messages by output name: the
+        node's own builder with every output except the overlay (it is drawn, not built)."""
+        return self._messages.build_messages(self._header, result, BENCH_OUTPUTS, sequence,
+                                             latency_ms)
 
     def serialize(self, messages: dict[str, Any]) -> int:
         """Serialise every message; returns the total bytes."""
@@ -71,4 +66,4 @@ def message_vs_memcpy(stage: MessageStage, height: int = 1024, width: int = 1280
     memcpy = _median_ms(lambda: np.copyto(target, pixels), repeats)
     message = _median_ms(lambda: stage.image_roundtrip(pixels), repeats)
     return {"bytes": int(pixels.nbytes), "memcpy_ms": memcpy, "message_ms": message,
-            "ratio": ratio(message, memcpy)}
+            "ratio": message / memcpy if memcpy > 0 else None}

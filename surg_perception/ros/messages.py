@@ -15,11 +15,12 @@ Every message carries the source image header unchanged (stamp AND frame_id).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from sensor_msgs.msg import Image
 from vision_msgs.msg import (
     BoundingBox2D,
     Classification,
@@ -32,7 +33,7 @@ from vision_msgs.msg import (
 )
 
 from surg_perception.msg import SurgicalScene
-from surg_perception.ros.conversions import mask_to_image
+from surg_perception.ros.conversions import mask_to_image, numpy_to_image
 
 DIAGNOSTIC_LEVELS = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN,
                      "error": DiagnosticStatus.ERROR, "stale": DiagnosticStatus.STALE}
@@ -88,20 +89,30 @@ def label_infos(header: Any, seg_classes: Sequence[str], det_classes: Sequence[s
 
 
 def scene_msg(header: Any, result: Any, sequence: int, latency_ms: float,
-              reset_reason: str = "") -> SurgicalScene:
+              reset_reason: str = "", *, mask: Image | None = None,
+              detections: Detection2DArray | None = None,
+              activity: Classification | None = None) -> SurgicalScene:
     """All outputs of one frame in one message (see ``msg/SurgicalScene.msg``).
 
     ``result`` is a :class:`~surg_perception.predictor.FrameResult`; ``memory_reset`` is the
-    predictor's own flag, and ``reset_reason`` says why (empty when not reset).
+    predictor's own flag, and ``reset_reason`` says why (empty when not reset). ``mask``,
+    ``detections`` and ``activity`` are the frame's already-built messages (built here from
+    ``result`` when None), so a frame's full-size mask is copied into a message once.
     """
     memory = result.memory
     reset = bool(memory.get("reset", False))
+    if mask is None:
+        mask = mask_to_image(result.mask, header)
+    if detections is None:
+        detections = detections_msg(header, result.boxes, result.scores, result.labels)
+    if activity is None:
+        activity = classification_msg(header, result.activity_probs)
     return SurgicalScene(
         header=header,
         sequence=int(sequence),
-        mask=mask_to_image(result.mask, header),
-        detections=detections_msg(header, result.boxes, result.scores, result.labels),
-        activity=classification_msg(header, result.activity_probs),
+        mask=mask,
+        detections=detections,
+        activity=activity,
         latency_ms=float(latency_ms),
         inference_ms=float(result.timings_ms.get("network", 0.0)),
         local_memory_size=int(memory.get("local_size", 0)),
@@ -109,6 +120,42 @@ def scene_msg(header: Any, result: Any, sequence: int, latency_ms: float,
         memory_reset=reset,
         memory_reset_reason=(reset_reason or "reset") if reset else "",
     )
+
+
+def build_messages(header: Any, result: Any, outputs: Collection[str], sequence: int,
+                   latency_ms: float, reset_reason: str = "", overlay: np.ndarray | None = None,
+                   has_detection: bool = True) -> dict[str, Any]:
+    """One frame's messages by output name, each part built once (the scene reuses them).
+
+    ``outputs`` names the wanted outputs (``mask``, ``mask_color``, ``overlay``,
+    ``detections``, ``activity``, ``scene``). ``mask_color`` needs ``result.color_mask`` and
+    ``overlay`` the rendered BGR picture; ``activity`` is left out without an activity head.
+    Without a detection head (EndoARSS) nothing goes to ``detections`` (the scene carries an
+    empty array); the detection LabelInfo's empty class_map says why.
+    """
+    scene = "scene" in outputs
+    want_dets = "detections" in outputs and has_detection
+    want_activity = "activity" in outputs and result.activity_probs is not None
+    mask = mask_to_image(result.mask, header) if scene or "mask" in outputs else None
+    dets = (detections_msg(header, result.boxes, result.scores, result.labels)
+            if scene or want_dets else None)
+    activity = classification_msg(header, result.activity_probs) \
+        if scene or want_activity else None
+    out: dict[str, Any] = {}
+    if "mask" in outputs:
+        out["mask"] = mask
+    if "mask_color" in outputs and result.color_mask is not None:
+        out["mask_color"] = numpy_to_image(result.color_mask, "bgr8", header)
+    if "overlay" in outputs and overlay is not None:
+        out["overlay"] = numpy_to_image(overlay, "bgr8", header)
+    if want_dets:
+        out["detections"] = dets
+    if want_activity:
+        out["activity"] = activity
+    if scene:
+        out["scene"] = scene_msg(header, result, sequence, latency_ms, reset_reason, mask=mask,
+                                 detections=dets, activity=activity)
+    return out
 
 
 def diagnostics_msg(stamp: Any, name: str, stats: Mapping[str, Any], hardware_id: str = "",

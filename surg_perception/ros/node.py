@@ -3,7 +3,8 @@
 Transitions map 1:1 to resources: configure loads the model and creates the publishers,
 activate subscribes and starts the worker, deactivate stops them, cleanup releases the
 model (and cached GPU memory). The subscription callbacks only validate headers (O(1))
-and store the newest frame; a worker thread runs convert -> infer -> build -> publish.
+and store the newest frame; a worker thread runs convert -> infer -> build -> publish
+(:mod:`.node_frames`). Set-parameters requests are handled by :mod:`.node_params`.
 Run: ``ros2 run surg_perception apmtl_node --ros-args -p model.checkpoint:=model.pt
 -p autostart:=true -r image:=/jhu_daVinci/left/image_raw`` (or ``python -m
 surg_perception.ros.node``).
@@ -13,60 +14,49 @@ from __future__ import annotations
 
 import gc
 import sys
-import threading
-import time
 from typing import Any
 
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import InvalidHandle
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header
-from vision_msgs.msg import Classification, Detection2DArray, LabelInfo
+from vision_msgs.msg import LabelInfo
 
-from surg_perception.errors import ConfigError, ImageFormatError, SurgPerceptionError
+from surg_perception.errors import SurgPerceptionError
 from surg_perception.malloc_tuning import set_malloc_tuning
-from surg_perception.msg import SurgicalScene
-from surg_perception.ros import messages
-from surg_perception.ros.conversions import check_compressed, check_image, rejection_reason
+from surg_perception.ros.interfaces import message_class
+from surg_perception.ros.node_frames import FramePath
+from surg_perception.ros.node_params import LiveParameters
 from surg_perception.ros.params import (
-    SPECS,
     NodeSettings,
-    check_update,
     declare_parameters,
     latched_qos,
     qos_profile,
     read_settings,
-    settings_from_values,
 )
-from surg_perception.ros.pipeline import FrameProcessor, load_predictor, resolve_postprocess
+from surg_perception.ros.pipeline import FrameProcessor, load_predictor
 from surg_perception.ros.stats import NodeStats
-from surg_perception.ros.worker import FrameWorker, LatestFrameSlot, PendingFrame
-
-NODE_NAME = "apmtl_node"
-# output name -> (relative topic, message type); LabelInfo per head under ~/label_info/<head>
-OUTPUT_TOPICS = {
-    "mask": ("~/mask", Image),
-    "mask_color": ("~/mask_color", Image),
-    "overlay": ("~/overlay", Image),
-    "detections": ("~/detections", Detection2DArray),
-    "activity": ("~/activity", Classification),
-    "scene": ("~/scene", SurgicalScene),
-}
-LABEL_INFO_TOPIC = "~/label_info/{head}"  # head: segmentation | detection | activity
-DIAGNOSTICS_TOPIC = "/diagnostics"
-WARN_THROTTLE_S = 5.0
+from surg_perception.ros.worker import FrameWorker, LatestFrameSlot
+from surg_perception.topics import (
+    DIAGNOSTICS_TOPIC,
+    HEADS,
+    LABEL_INFO_TOPIC,
+    NODE_NAME,
+    OUTPUT_TOPICS,
+)
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
-class ApmtlNode(LifecycleNode):
-    """Lifecycle node; see the module docstring and ``config/apmtl.yaml`` for parameters."""
+class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
+    """Lifecycle node; see the module docstring and ``config/apmtl.yaml`` for parameters.
+
+    The transitions are here; the frame path and the parameter callbacks are mixins.
+    """
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
@@ -174,104 +164,15 @@ class ApmtlNode(LifecycleNode):
 
     def _create_publishers(self, settings: NodeSettings) -> None:
         qos = qos_profile(settings.output_qos, settings.output_qos_depth)
-        for name, (topic, msg_type) in OUTPUT_TOPICS.items():
+        for name, (topic, msgtype) in OUTPUT_TOPICS.items():
             if settings.publishes(name):
-                self._pubs[name] = self.create_lifecycle_publisher(msg_type, topic, qos)
-        for head in ("segmentation", "detection", "activity"):
+                self._pubs[name] = self.create_lifecycle_publisher(
+                    message_class(msgtype), topic, qos)
+        for head in HEADS:
             self._pubs[f"label_info/{head}"] = self.create_lifecycle_publisher(
                 LabelInfo, LABEL_INFO_TOPIC.format(head=head), latched_qos())
         self._pubs["diagnostics"] = self.create_lifecycle_publisher(
             DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
-
-    # ------------------------------------------------------------------ data path
-    def _on_image(self, msg: Image) -> None:
-        self._receive(msg, compressed=False)
-
-    def _on_compressed(self, msg: CompressedImage) -> None:
-        self._receive(msg, compressed=True)
-
-    def _receive(self, msg: Any, compressed: bool) -> None:
-        """Validate the header in O(1) and keep the newest frame; nothing else."""
-        received = time.monotonic()
-        self._stats.count("received")
-        try:
-            if compressed:
-                check_compressed(msg)
-            else:
-                check_image(msg, self._settings.input_max_image_pixels)
-        except ImageFormatError as exc:
-            self._reject(exc)
-            return
-        if self._slot.put(PendingFrame(msg, compressed, received)):
-            self._stats.count("dropped")
-
-    def _reject(self, exc: ImageFormatError) -> None:
-        self._stats.reject(rejection_reason(exc))
-        self.get_logger().warning(f"rejected input frame: {exc}",
-                                  throttle_duration_sec=WARN_THROTTLE_S)
-
-    def _process(self, frame: PendingFrame) -> None:
-        processor, settings = self._processor, self._settings
-        if processor is None:
-            return
-        try:
-            outputs = processor.process(frame, settings, self._stats.fps())
-        except ImageFormatError as exc:
-            self._reject(exc)
-            return
-        if outputs is None:
-            self._stats.count("dropped")  # duplicate of the previous frame (raw + compressed)
-            return
-        for name, msg in outputs.messages.items():
-            pub = self._pubs.get(name)
-            if pub is not None:
-                pub.publish(msg)
-        self._stats.frame_done(outputs.latency_ms, outputs.inference_ms, outputs.memory_reset)
-
-    def _on_worker_error(self, exc: BaseException) -> None:
-        self._stats.reject("internal")
-        self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}",
-                                throttle_duration_sec=WARN_THROTTLE_S)
-
-    def _publish_label_infos(self) -> None:
-        header = Header(stamp=self.get_clock().now().to_msg())
-        for head, msg in self._processor.label_infos(header, self._settings).items():
-            self._pubs[f"label_info/{head}"].publish(msg)
-
-    def _publish_diagnostics(self) -> None:
-        processor = self._processor
-        if processor is None:
-            return
-        stats = {**self._stats.snapshot(), **processor.status(),
-                 "threads": threading.active_count(), "subscriptions": len(self._subs)}
-        level = "warn" if stats["rejected"] or stats["dropped"] else "ok"
-        msg = messages.diagnostics_msg(self.get_clock().now().to_msg(),
-                                       self.get_fully_qualified_name(), stats, self._device,
-                                       level, "processing")
-        self._pubs["diagnostics"].publish(msg)
-
-    # ------------------------------------------------------------------ parameters
-    def _check_parameters(self, params: list) -> SetParametersResult:
-        current = {name: self.get_parameter(name).value for name in SPECS}
-        updates = {p.name: p.value for p in params}
-        reason = check_update(current, updates, self._state_machine.current_state[1])
-        if not reason and not self._post_set:
-            self._apply_parameters(settings_from_values({**current, **updates}), params)
-        return SetParametersResult(successful=not reason, reason=reason)
-
-    def _apply_parameters(self, settings: NodeSettings, params: list) -> None:
-        """Live parameters take effect on the next frame (configure-time ones at configure)."""
-        processor = self._processor
-        if self._settings is None or processor is None:
-            return
-        self._settings = settings
-        predictor = processor.predictor
-        try:  # from the checkpoint's values each time: an unset parameter restores them
-            predictor.postprocess = resolve_postprocess(predictor.spec.postprocess, settings)
-        except ConfigError as exc:  # e.g. box fill impossible for this model's classes
-            self.get_logger().error(f"post-processing unchanged: {exc}")
-        if any(p.name == "detection.score_threshold" for p in params) and self._subs:
-            self._publish_label_infos()  # LabelInfo.threshold follows the live value
 
 
 def spin(executor: MultiThreadedExecutor) -> None:

@@ -1,6 +1,6 @@
 """The node's frame pipeline without DDS: recorded CDR bytes in, the node's messages out.
 
-``surg-perception process-bag`` (``surg_perception/bags/process.py``) uses this module so
+``surg-perception process-bag`` (``surg_perception/ros/process_bag.py``) uses this module so
 that a processed bag holds exactly what :class:`~surg_perception.ros.node.ApmtlNode` would
 publish: the same :class:`~surg_perception.ros.pipeline.FrameProcessor` (conversion, memory
 reset rules, predictor, message builders), the same topic names and types, serialised
@@ -18,10 +18,10 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
 from surg_perception.predictor import Predictor
-from surg_perception.ros.node import LABEL_INFO_TOPIC, NODE_NAME, OUTPUT_TOPICS
 from surg_perception.ros.params import NodeSettings, settings_from_values
 from surg_perception.ros.pipeline import FrameProcessor, load_predictor
 from surg_perception.ros.worker import PendingFrame
+from surg_perception.topics import output_topics
 
 # (topic, type name "pkg/msg/Name", CDR bytes)
 Record = tuple[str, str, bytes]
@@ -33,31 +33,6 @@ def offline_settings(checkpoint: str, device: str = "cpu",
     values = {"model.checkpoint": str(checkpoint), "model.device": device,
               "model.warmup_steps": 0, **(overrides or {})}
     return settings_from_values(values)
-
-
-def output_namespace(image_topic: str, node_name: str = NODE_NAME) -> str:
-    """Where the node's ``~/`` topics land when it runs next to ``image_topic``.
-
-    ``/jhu_daVinci/left/image_raw`` (or ``.../image_raw/compressed``) ->
-    ``/jhu_daVinci/left/apmtl_node``: the node launched in the camera's namespace.
-    """
-    base = image_topic.removesuffix("/compressed")
-    return f"{base.rsplit('/', 1)[0]}/{node_name}"
-
-
-def output_topics(namespace: str) -> dict[str, tuple[str, str]]:
-    """Output name -> (topic, type name) as the node publishes them under ``namespace``."""
-    topics = {name: (namespace + topic[1:], type_name(cls))
-              for name, (topic, cls) in OUTPUT_TOPICS.items()}
-    for head in ("segmentation", "detection", "activity"):
-        topics[f"label_info/{head}"] = (namespace + LABEL_INFO_TOPIC.format(head=head)[1:],
-                                        "vision_msgs/msg/LabelInfo")
-    return topics
-
-
-def type_name(cls: type) -> str:
-    """``sensor_msgs.msg.Image`` -> ``sensor_msgs/msg/Image``."""
-    return f"{cls.__module__.split('.')[0]}/msg/{cls.__name__}"
 
 
 class OfflineStream:

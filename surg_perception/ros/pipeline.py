@@ -10,17 +10,16 @@ import dataclasses
 import time
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
 from surg_perception.config import ModelSpec, PostprocessConfig
 from surg_perception.errors import ConfigError
+from surg_perception.image_msgs import compressed_to_numpy, image_to_numpy, to_bgr
 from surg_perception.predictor import FrameResult, Predictor
+from surg_perception.processing.overlay import OverlayOptions, render_overlay
 from surg_perception.ros import messages
-from surg_perception.ros.conversions import compressed_to_numpy, image_to_numpy, numpy_to_image
-from surg_perception.ros.overlay import OverlayOptions, render_overlay
-from surg_perception.ros.params import UNSET, UNSET_FLAG, NodeSettings
+from surg_perception.ros.params import OUTPUTS, UNSET, UNSET_FLAG, NodeSettings
 from surg_perception.ros.worker import FrameKey, PendingFrame, is_duplicate, reset_reason
 
 
@@ -144,31 +143,19 @@ class FrameProcessor:
                settings: NodeSettings, latency_ms: float, reason: str,
                fps: float | None) -> dict[str, Any]:
         model_cfg = self.predictor.spec.model
-        out: dict[str, Any] = {}
-        if settings.publish_mask:
-            out["mask"] = messages.mask_to_image(result.mask, header)
-        if settings.publish_mask_color and result.color_mask is not None:
-            out["mask_color"] = numpy_to_image(result.color_mask, "bgr8", header)
-        if settings.publish_overlay:
-            frame_bgr = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2BGR) \
-                if order == "rgb" else pixels
+        outputs = {name for name in OUTPUTS if settings.publishes(name)}
+        overlay = None
+        if "overlay" in outputs:
             options = OverlayOptions(settings.overlay_alpha, settings.overlay_draw_labels,
                                      settings.overlay_show_fps)
-            image = render_overlay(frame_bgr, result.color_mask, result.boxes, result.scores,
-                                   result.labels, model_cfg.det_classes, result.activity_probs,
-                                   model_cfg.activity_classes, fps, options)
-            out["overlay"] = numpy_to_image(image, "bgr8", header)
-        # Without a detection head (EndoARSS) nothing is published on ~/detections (the
-        # scene carries an empty array); the detection LabelInfo's empty class_map and the
-        # diagnostics' has_detection=False say why.
-        if settings.publish_detections and self._has("has_detection"):
-            out["detections"] = messages.detections_msg(header, result.boxes, result.scores,
-                                                        result.labels)
-        if settings.publish_activity and result.activity_probs is not None:
-            out["activity"] = messages.classification_msg(header, result.activity_probs)
-        if settings.publish_scene:
-            out["scene"] = messages.scene_msg(header, result, self._sequence, latency_ms, reason)
-        return out
+            overlay = render_overlay(to_bgr(pixels, order), result.color_mask, result.boxes,
+                                     result.scores, result.labels, model_cfg.det_classes,
+                                     result.activity_probs, model_cfg.activity_classes, fps,
+                                     options)
+        # Without a detection head (EndoARSS) the diagnostics' has_detection=False also says
+        # why nothing is published on ~/detections.
+        return messages.build_messages(header, result, outputs, self._sequence, latency_ms,
+                                       reason, overlay, self._has("has_detection"))
 
     def status(self) -> dict[str, Any]:
         """Memory sizes, device, heads (and allocated GPU memory) for /diagnostics."""

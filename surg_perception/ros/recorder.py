@@ -16,15 +16,14 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from surg_perception.bags.recorder import RecordSink
-from surg_perception.ros.replay import message_class
+from surg_perception.ros.interfaces import message_class
+from surg_perception.ros.params import latched_qos
 
 
 def default_qos(topic: str, depth: int = 100) -> QoSProfile:
     """Reliable volatile keep-last ``depth``; transient-local depth 1 for LabelInfo topics."""
     if "/label_info/" in topic:
-        return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                          reliability=ReliabilityPolicy.RELIABLE,
-                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        return latched_qos()  # what the node publishes LabelInfo with
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)

@@ -9,24 +9,11 @@ from torch.utils.data import DataLoader
 
 from surg_perception.config import ModelSpec
 from surg_perception.data import ClipDataset, EndoVis17Dataset, collate_clips, train_augmentation
+from surg_perception.data.endovis17 import mask_target
 from surg_perception.data.transforms import Resize
-from surg_perception.errors import ConfigError, DatasetError
+from surg_perception.errors import DatasetError
 from surg_perception.training.config import TrainConfig
 from surg_perception.training.distributed import DistInfo, ResumableSampler
-
-# number of segmentation classes -> the EndoVis17 mask the loader should produce
-_TARGETS = {8: "type", 4: "part", 2: "binary"}
-
-
-def mask_target(spec: ModelSpec) -> str:
-    """EndoVis17 mask kind matching the model's segmentation classes."""
-    count = len(spec.model.seg_classes)
-    if count not in _TARGETS:
-        raise ConfigError(
-            f"model.seg_classes has {count} classes; EndoVis17 training supports "
-            f"{sorted(_TARGETS)} (type, part, binary masks)")
-    return _TARGETS[count]
-
 
 def build_clips(root: str | Path, spec: ModelSpec, cfg: TrainConfig) -> ClipDataset:
     """Clips of ``cfg.clip_length`` frames at the network input size.

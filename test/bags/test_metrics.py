@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from surg_perception.bags import typestore as ts
-from surg_perception.bags.convert import detections, ground_truth_topics
+from surg_perception.bags.convert import detections
 from surg_perception.bags.metrics import BagMetrics
 from surg_perception.bags.storage import BagReader
+from surg_perception.topics import ground_truth_topics
 
 CAMERA = "/jhu_daVinci/left/image_raw"
 OUT_NS = "/jhu_daVinci/left/apmtl_node/"

@@ -9,7 +9,7 @@ from surg_perception.bags.storage import BagReader
 from surg_perception.errors import BagError
 
 pytest.importorskip("rclpy", reason="process-bag builds the node's messages with rclpy")
-from surg_perception.bags.process import process_bag  # noqa: E402
+from surg_perception.ros.process_bag import process_bag  # noqa: E402
 
 CAMERA = "/jhu_daVinci/left/image_raw"
 NS = "/jhu_daVinci/left/apmtl_node/"

@@ -20,9 +20,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from surg_perception.bags import typestore as ts  # noqa: E402
-from surg_perception.bags.process import process_bag  # noqa: E402
 from surg_perception.bags.replay import schedule  # noqa: E402
 from surg_perception.bags.storage import BagReader  # noqa: E402
+from surg_perception.ros.process_bag import process_bag  # noqa: E402
 from surg_perception.ros.replay import RawPublisher, play  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]

@@ -21,20 +21,19 @@ import torch
 from surg_perception.bags.storage import BagReader
 from surg_perception.checkpoint import save_checkpoint
 from surg_perception.config import load_spec
-from surg_perception.data.endovis17 import EndoVis17Dataset
+from surg_perception.data.endovis17 import EndoVis17Dataset, mask_target
 from surg_perception.evaluation.evaluate import evaluate
 from surg_perception.models.registry import build_model
 from surg_perception.predictor import Predictor
-from surg_perception.training.data import mask_target
 
 pytest.importorskip("rclpy", reason="the node's messages need rclpy")
 from rclpy.serialization import deserialize_message  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from surg_perception.bags import process  # noqa: E402
 from surg_perception.bags import typestore as ts  # noqa: E402
 from surg_perception.ros import messages  # noqa: E402
+from surg_perception.ros import process_bag as process  # noqa: E402
 from surg_perception.ros.params import settings_from_values  # noqa: E402
 from surg_perception.ros.pipeline import FrameProcessor, load_predictor  # noqa: E402
 from surg_perception.ros.worker import PendingFrame  # noqa: E402

@@ -13,8 +13,9 @@ pytest.importorskip("rclpy", reason="rclpy is not installed (run `make env`)")
 @pytest.mark.ros
 def test_demo_runs_end_to_end(tmp_path, repo_root):
     work = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "surg_perception.ros.demo", "--work", str(work),
-           "--frames", "16", "--train-config", str(repo_root / "config/train/tiny.yaml")]
+    cmd = [sys.executable, "-m", "surg_perception.demo", "--work", str(work),
+           "--frames", "16", "--model-config", str(repo_root / "config/models/tiny.yaml"),
+           "--train-config", str(repo_root / "config/train/tiny.yaml")]
     proc = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "=== surg_perception demo ===" in proc.stdout

@@ -13,11 +13,13 @@ pytest.importorskip("rclpy", reason="rclpy is not installed (run `make env`)")
 from rclpy.serialization import serialize_message  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from surg_perception.bags.typestore import SCENE  # noqa: E402
 from surg_perception.bags.storage import BagWriter  # noqa: E402
+from surg_perception.bags.typestore import SCENE  # noqa: E402
 from surg_perception.config import load_spec  # noqa: E402
+from surg_perception.demo import recipe  # noqa: E402
+from surg_perception.demo import summary as demo_summary  # noqa: E402
 from surg_perception.predictor import FrameResult  # noqa: E402
-from surg_perception.ros import demo, demo_summary  # noqa: E402
+from surg_perception.ros import demo_live as demo  # noqa: E402
 from surg_perception.ros.messages import scene_msg  # noqa: E402
 
 FPS, T0 = 15.0, 1_700_000_000_000_000_000
@@ -40,8 +42,8 @@ def _truth_as_result(truth, num_activities: int) -> FrameResult:
 def setup(tmp_path_factory, tiny_config_path):
     root = tmp_path_factory.mktemp("demo-scores")
     spec = load_spec(tiny_config_path)
-    video = demo.synth_data(root, "video", 1, 5, (160, 128), 7)
-    truths = demo.load_video(video, spec)
+    video = recipe.synth_data(root, "video", 1, 5, (160, 128), 7)
+    truths = recipe.load_video(video, spec)
     return root, spec, truths
 
 

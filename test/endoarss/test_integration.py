@@ -179,8 +179,8 @@ def test_process_bag_writes_the_node_outputs_without_detections(checkpoint, tmp_
     pytest.importorskip("rclpy", reason="process-bag builds the node's messages with rclpy")
     from surg_perception.bags import typestore as ts
     from surg_perception.bags.convert import ConvertOptions, convert
-    from surg_perception.bags.process import process_bag
     from surg_perception.bags.storage import BagReader
+    from surg_perception.ros.process_bag import process_bag
 
     write_synth_dataset(tmp_path / "seq", SynthConfig(sequences=1, frames=3, size=(96, 80)))
     convert(tmp_path / "seq" / "instrument_dataset_1", tmp_path / "in",

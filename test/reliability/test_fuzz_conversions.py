@@ -25,14 +25,14 @@ pytest.importorskip("rclpy", reason="the conversions build sensor_msgs messages"
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from surg_perception.errors import ImageFormatError  # noqa: E402
-from surg_perception.ros.conversions import (  # noqa: E402
+from surg_perception.image_msgs import (  # noqa: E402
     ENCODINGS,
     check_compressed,
     check_image,
     compressed_to_numpy,
     image_to_numpy,
-    numpy_to_image,
 )
+from surg_perception.ros.conversions import numpy_to_image  # noqa: E402
 
 MAX_PIXELS = 64 * 64
 FOREIGN_ENCODINGS = ["32FC1", "16UC1", "rgb16", "yuv422", "bayer_rggb8", "RGB8", "", "mono16"]

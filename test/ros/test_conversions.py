@@ -11,14 +11,13 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from surg_perception.errors import ImageFormatError
-from surg_perception.ros.conversions import (
+from surg_perception.image_msgs import (
     ENCODINGS,
     compressed_to_numpy,
     image_to_numpy,
-    mask_to_image,
-    numpy_to_image,
     rejection_reason,
 )
+from surg_perception.ros.conversions import mask_to_image, numpy_to_image
 
 
 def _image(pixels: np.ndarray, encoding: str, pad: int = 0) -> Image:

@@ -6,8 +6,8 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from std_msgs.msg import Header
 
 from surg_perception.predictor import FrameResult
+from surg_perception.processing.overlay import OverlayOptions, render_overlay
 from surg_perception.ros import messages
-from surg_perception.ros.overlay import OverlayOptions, render_overlay
 
 DET = ("Bipolar Forceps", "Prograsp Forceps", "Vessel Sealer")
 SEG = ("background",) + DET
@@ -109,3 +109,19 @@ def test_overlay_blends_mask_and_draws_boxes(result):
     assert np.array_equal(quiet[15, 20], frame[15, 20])  # background pixel unchanged
     assert not np.array_equal(quiet[4, 5:15], frame[4, 5:15])  # box edge drawn
     assert np.array_equal(frame, np.full((24, 32, 3), 100, np.uint8))  # input untouched
+
+
+def test_build_messages_builds_each_part_once_and_only_what_is_wanted(header, result):
+    every = messages.build_messages(header, result, {"mask", "detections", "activity", "scene"},
+                                    sequence=3, latency_ms=2.0)
+    assert sorted(every) == ["activity", "detections", "mask", "scene"]
+    scene = every["scene"]
+    assert scene.mask is every["mask"] or bytes(scene.mask.data) == bytes(every["mask"].data)
+    assert len(scene.detections.detections) == len(every["detections"].detections) == 2
+    assert scene.sequence == 3
+    # scene only: its parts are still built; without a detection head ~/detections is absent
+    only = messages.build_messages(header, result, {"scene", "detections"}, 0, 1.0,
+                                   has_detection=False)
+    assert sorted(only) == ["scene"]
+    assert np.frombuffer(bytes(only["scene"].mask.data), np.uint8).reshape(24, 32).tolist() \
+        == result.mask.tolist()

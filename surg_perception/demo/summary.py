@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from surg_perception.bags import typestore as ts
-from surg_perception.bags.metrics import detections_from_message, mask_from_message
+from surg_perception.bags.decode import detections_from_message, top_activity
 from surg_perception.bags.storage import BagReader
 from surg_perception.data.sample import FrameSample
 from surg_perception.evaluation.report import fmt, write_json
 from surg_perception.evaluation.stream_scores import FramePrediction, score_stream
+from surg_perception.image_msgs import mask_to_numpy
 
 
 def recorded_scenes(bag: Path, topic: str) -> list[Any]:
@@ -31,10 +32,8 @@ def recorded_scenes(bag: Path, topic: str) -> list[Any]:
 def scene_prediction(scene: Any) -> FramePrediction:
     """One ``SurgicalScene`` -> :class:`FramePrediction` (camera pixels, as published)."""
     boxes, scores, labels = detections_from_message(scene.detections)
-    results = scene.activity.results  # every class with its probability; empty: no head
-    activity = int(max(results, key=lambda r: r.score).class_id) if len(results) else None
-    mask = np.array(mask_from_message(scene.mask))
-    return FramePrediction(mask, boxes, scores, labels, activity)
+    mask = np.array(mask_to_numpy(scene.mask))
+    return FramePrediction(mask, boxes, scores, labels, top_activity(scene.activity))
 
 
 def stream_predictions(scenes: list[Any], stamps: list[int]) -> list[FramePrediction | None]:
@@ -51,19 +50,10 @@ def score_video(scenes: list[Any], stamps: list[int], truths: list[FrameSample],
                         len(model.activity_classes))
 
 
-def diagnostics_values(diagnostics: list) -> dict[str, str]:
-    """Key -> value of the last ``DiagnosticArray`` received."""
-    values: dict[str, str] = {}
-    for array in diagnostics[-1:]:
-        for status in array.status:
-            values.update({kv.key: kv.value for kv in status.values})
-    return values
-
-
 def summarise(live: dict, scenes: list[Any], scores: dict, about: dict, out: Path) -> dict:
     """The summary dict, also written to ``out/summary.json`` (NaN = no value -> null)."""
     latencies = np.array([s.latency_ms for s in scenes], dtype=np.float64)
-    diag = diagnostics_values(live["diagnostics"])
+    diag = live["diagnostics"]  # the node's last /diagnostics values
     summary = {
         **about,
         "frames_sent": len(live["stamps"]),

@@ -2,8 +2,8 @@
 
 Every image topic of IN (sensor_msgs/Image or CompressedImage, ground-truth topics
 excluded; or the ``--topic`` list) runs through the node's own pipeline
-(:mod:`surg_perception.ros.offline`), one temporal memory per topic, as fast as the device
-allows and without DDS. OUT receives what the node would publish, under
+(:mod:`surg_perception.ros.offline`, next to this module), one temporal memory per topic,
+as fast as the device allows and without DDS. OUT receives what the node would publish, under
 ``<camera namespace>/<node name>/`` (``mask``, ``mask_color``, ``overlay``, ``detections``,
 ``activity``, ``scene``, ``label_info/<head>``), headers equal to the input frames' headers
 and bag times equal to the input's. ``--copy-inputs`` also copies the input topics.
@@ -25,27 +25,8 @@ from typing import Any
 from tqdm import tqdm
 
 from surg_perception.bags import typestore as ts
-from surg_perception.bags.convert import ground_truth_topics
-from surg_perception.bags.storage import STORAGES, BagReader, BagWriter, check_output
-from surg_perception.errors import BagError
-
-NODE_NAME = "apmtl_node"  # surg_perception.ros.node.NODE_NAME (not imported: it needs rclpy)
-
-
-def image_topics(reader: BagReader, wanted: Sequence[str] | None = None) -> list[str]:
-    """Camera topics of the bag: ``wanted`` (checked) or every image topic except ground truth
-    and our own outputs."""
-    if wanted:
-        for topic in wanted:
-            reader.require(topic, ts.IMAGE_TYPES)
-        return list(wanted)
-    topics = sorted(t for t, m in reader.topics.items()
-                    if m in ts.IMAGE_TYPES and "/ground_truth/" not in t
-                    and f"/{NODE_NAME}/" not in t)
-    if not topics:
-        raise BagError(f"{reader.path}: no image topics (sensor_msgs/Image or CompressedImage) "
-                       f"to process; the bag has {sorted(reader.topics) or 'no topics'}")
-    return topics
+from surg_perception.bags.storage import STORAGES, BagReader, BagWriter, check_output, image_topics
+from surg_perception.topics import ground_truth_topics, output_namespace
 
 
 def process_bag(src: str | Path, out: str | Path, checkpoint: str | Path, *,
@@ -63,7 +44,8 @@ def process_bag(src: str | Path, out: str | Path, checkpoint: str | Path, *,
             topic, existing output without ``force``.
         CheckpointError, ConfigError: from loading the model.
     """
-    from surg_perception.ros import offline  # needs rclpy: the node's messages and builders
+    # Lazy: rclpy loads only when a bag is processed, so `process-bag --help` works without ROS.
+    from surg_perception.ros import offline
 
     check_output(Path(out), force)
     from surg_perception.bags.metrics import BagMetrics  # torch: not for `--help`
@@ -71,10 +53,10 @@ def process_bag(src: str | Path, out: str | Path, checkpoint: str | Path, *,
     with BagReader(src) as reader:
         cameras = image_topics(reader, topics)
         settings = offline.offline_settings(str(checkpoint), device, overrides)
-        namespaces = [offline.output_namespace(t, NODE_NAME) for t in cameras]
+        namespaces = [output_namespace(t) for t in cameras]
         streams = dict(zip(cameras, offline.open_streams(settings, namespaces)))
         seg_classes = streams[cameras[0]].processor.predictor.spec.model.seg_classes
-        metrics = BagMetrics(reader, cameras, {t: ground_truth_topics(_base(t)) for t in cameras},
+        metrics = BagMetrics(reader, cameras, {t: ground_truth_topics(t) for t in cameras},
                              len(seg_classes))
         frames = 0
         bar = tqdm(total=sum(reader.counts.get(t, 0) for t in cameras) or None,
@@ -100,10 +82,6 @@ def process_bag(src: str | Path, out: str | Path, checkpoint: str | Path, *,
     if report:
         Path(f"{out}.metrics.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return {"frames": frames, "counts": dict(writer.counts), "metrics": report}
-
-
-def _base(topic: str) -> str:
-    return topic.removesuffix("/compressed")  # image_transport's compressed sub-topic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

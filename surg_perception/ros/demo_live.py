@@ -1,0 +1,150 @@
+"""``make demo``'s live run: the node as a real process, the video over DDS, a recorded bag.
+
+The rclpy half of :mod:`surg_perception.demo` (which prepares the data and the model before,
+and renders and scores the bag after): starts ``apmtl_node`` (autostart) on
+:data:`CAMERA_TOPIC`, publishes the frames at video rate and records every output topic and
+the input into a rosbag2 (mcap) bag. rclpy is imported inside the functions, so
+``surg_perception.demo`` imports this module on machines without ROS.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CAMERA_TOPIC = "/jhu_daVinci/left/image_raw"
+FRAME_ID = "jhu_daVinci_left"
+NODE = "/apmtl_node"
+SCENE_TOPIC = f"{NODE}/scene"
+
+
+def log(text: str) -> None:
+    print(f"[demo] {text}", flush=True)
+
+
+def start_node(ckpt: Path, log_path: Path, score_threshold: float) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "surg_perception.ros.node", "--ros-args",
+           "-p", f"model.checkpoint:={ckpt}", "-p", "autostart:=true",
+           "-p", f"detection.score_threshold:={score_threshold:g}",
+           "-p", "input.qos:=reliable", "-r", f"image:={CAMERA_TOPIC}"]
+    log(f"starting apmtl_node: {' '.join(cmd[1:])}")
+    return subprocess.Popen(cmd, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+
+
+def stop_node(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def frame_stamp(t0_ns: int, index: int, fps: float) -> int:
+    """Header stamp (ns) of frame ``index`` of a video started at ``t0_ns``."""
+    return t0_ns + int(round(index * 1e9 / fps))
+
+
+def image_message(frame: np.ndarray, stamp_ns: int):
+    from std_msgs.msg import Header
+
+    from surg_perception.ros.conversions import numpy_to_image
+
+    header = Header(frame_id=FRAME_ID)
+    header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    return numpy_to_image(frame, "rgb8", header)
+
+
+def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: float,
+             out: Path) -> dict:
+    """Node process + publisher + recorder; returns what the summary needs: the stamps
+    sent, the node's last diagnostics values, the recorded counts and the node's exit code.
+
+    The recorder is the only subscriber to the outputs: the drain waits on ITS count of
+    ``SurgicalScene`` messages and the counts are read after it closed, so the summary and
+    the bag cannot disagree (a second subscription, drained separately, once let the count
+    be read while the recorder's copy of the last scene was still queued).
+    """
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from surg_perception.ros.messages import diagnostics_values
+    from surg_perception.ros.recorder import TopicRecorder
+    from surg_perception.topics import DIAGNOSTICS_TOPIC, output_topics
+
+    rclpy.init()
+    node = rclpy.create_node("surg_perception_demo")
+    proc = start_node(ckpt, out / "node.log", score_threshold)
+    diagnostics: list = []
+    node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, diagnostics.append, 10)
+    pub = node.create_publisher(Image, CAMERA_TOPIC,
+                                QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+    topics = list(output_topics(NODE).values())  # exactly what the node publishes
+    topics.append((CAMERA_TOPIC, "sensor_msgs/msg/Image"))
+    stamps = []
+    try:
+        with TopicRecorder(node, topics, out / "bag") as recorder:
+            wait_for(node, lambda: pub.get_subscription_count() > 0 and
+                     node.count_publishers(SCENE_TOPIC) > 0, proc, 120, "node to activate")
+            log(f"node active; publishing {len(frames)} frames at {fps:g} fps")
+            t0 = time.time_ns()
+            for i, frame in enumerate(frames):
+                stamps.append(frame_stamp(t0, i, fps))
+                pub.publish(image_message(frame, stamps[-1]))
+                rclpy.spin_once(node, timeout_sec=0)
+                next_at = t0 + (i + 1) * 1e9 / fps
+                while time.time_ns() < next_at:
+                    rclpy.spin_once(node, timeout_sec=max(0.0, (next_at - time.time_ns()) / 1e9))
+            def scenes() -> int:  # what the bag holds, not what another subscriber saw
+                return recorder.counts.get(SCENE_TOPIC, 0)
+
+            watch = GrowthWatch(scenes, seconds=5.0)
+            wait_for(node, lambda: scenes() >= len(frames) or watch.stalled(), proc, 60,
+                     "outputs to drain")
+            wait_for(node, lambda: bool(diagnostics), proc, 5, "diagnostics", required=False)
+        counts = recorder.counts  # final: the bag is closed, nothing can be added any more
+    finally:
+        code = stop_node(proc)
+        node.destroy_node()
+        rclpy.shutdown()
+    # the node's last /diagnostics values (dropped, rejected, ...); {} when none arrived
+    last = diagnostics_values(diagnostics[-1]) if diagnostics else {}
+    return {"stamps": stamps, "diagnostics": last, "counts": counts, "node_exit": code}
+
+
+class GrowthWatch:
+    """Tells when a count stopped growing for ``seconds`` (the node dropped the rest)."""
+
+    def __init__(self, count, seconds: float) -> None:
+        self.count_now, self.seconds = count, seconds
+        self.count, self.since = -1, time.monotonic()
+
+    def stalled(self) -> bool:
+        if self.count_now() != self.count:
+            self.count, self.since = self.count_now(), time.monotonic()
+        return time.monotonic() - self.since > self.seconds
+
+
+def wait_for(node, condition, proc, timeout: float, what: str, required: bool = True) -> bool:
+    import rclpy
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if proc.poll() is not None:
+            raise RuntimeError(f"apmtl_node exited with {proc.returncode} while waiting for "
+                               f"{what}")
+        rclpy.spin_once(node, timeout_sec=0.1)
+    if required:
+        raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+    return False
