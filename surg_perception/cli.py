@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("surg_perception.bench.cli", "per-stage inference benchmark (JSON + BENCHMARKS.md)"),
     "endovis2bag": ("surg_perception.bags.convert",
                     "EndoVis sequence folder or video file -> rosbag2 (mcap/sqlite3)"),
-    "replay": ("surg_perception.ros.replay", "publish a bag's image topics over DDS"),
+    "replay": ("surg_perception.ros.replay_cli", "publish a bag's image topics over DDS"),
     "process-bag": ("surg_perception.ros.process_bag",
                     "run the model over a bag offline and write the node's outputs"),
     "render": ("surg_perception.bags.render", "overlay video or PNG strip from a bag"),

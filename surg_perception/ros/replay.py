@@ -3,22 +3,18 @@
 The recorded CDR bytes are published as they are (``Publisher.publish(bytes)``), so every
 header (stamp and frame_id) reaches subscribers exactly as recorded. The schedule (rate,
 start, loop, remaps) is planned without ROS by :mod:`surg_perception.bags.replay`; this
-module publishes it and holds the command's ``add_arguments`` / ``run``.
+module publishes it (the command line is :mod:`surg_perception.ros.replay_cli`).
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from surg_perception.bags.replay import parse_remaps, schedule, select_topics
-from surg_perception.bags.storage import BagReader
 from surg_perception.errors import BagError
 from surg_perception.ros.interfaces import message_class
 
@@ -75,36 +71,3 @@ def play(schedule: Iterable[tuple[float, str, bytes]], publisher: RawPublisher,
         publisher.publish(topic, raw)
         count += 1
     return count
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``surg-perception replay``."""
-    parser.add_argument("bag", type=Path, help="bag folder, .mcap or .db3")
-    parser.add_argument("--topic", action="append", dest="topics",
-                        help="topic to play (repeatable; default: every image topic)")
-    parser.add_argument("--rate", type=float, default=1.0, help="speed factor (2 = twice as fast)")
-    parser.add_argument("--start", type=float, default=0.0, help="skip this many seconds")
-    parser.add_argument("--loop", action="store_true", help="play again and again")
-    parser.add_argument("--remap", action="append", default=[], metavar="OLD:=NEW",
-                        help="rename a topic (repeatable)")
-    parser.add_argument("--qos", choices=("reliable", "best_effort"), default="reliable")
-    parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="SECONDS",
-                        help="before playing, wait up to this long for a subscriber per topic")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``surg-perception replay``; returns the exit status."""
-    remaps = parse_remaps(args.remap)
-    with BagReader(args.bag) as reader:
-        topics = select_topics(reader, args.topics)
-    publisher = RawPublisher({remaps.get(t, t): m for t, m in topics.items()}, qos=args.qos)
-    try:
-        if args.wait_for_subscribers > 0 and not publisher.wait_for_subscribers(
-                args.wait_for_subscribers):
-            print(f"warning: not every topic has a subscriber after {args.wait_for_subscribers} s")
-        count = play(schedule(args.bag, list(topics), args.rate, args.start, args.loop, remaps),
-                     publisher)
-    finally:
-        publisher.close()
-    print(f"published {count} message(s) on {', '.join(remaps.get(t, t) for t in topics)}")
-    return 0

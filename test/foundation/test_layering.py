@@ -22,14 +22,14 @@ ROS_PACKAGES = ("rclpy", "rosidl_runtime_py", "rosidl_parser", "sensor_msgs", "s
 # e.g. models/ and processing/ stay independent of each other).
 FLOORS = (
     ("errors", "classes", "malloc_tuning", "topics"),
-    ("config", "image_msgs", "cli"),  # cli names its commands by module string
+    ("config", "image_msgs", "cli", "cli_checks"),  # cli names its commands by module string
     ("ops",),
     ("processing", "models"),
     ("data", "checkpoint"),
     ("predictor",),
     ("training", "evaluation", "export"),
     ("model_info", "bags"),
-    ("pruning", "bench", "ros"),
+    ("pruning", "bench", "ros", "model_info_cli"),
     ("demo",),  # the application: composes everything, nothing imports it
 )
 FLOOR = {room: level for level, rooms in enumerate(FLOORS) for room in rooms}
