@@ -106,11 +106,28 @@ def load_spec_from_checkpoint(path: str | Path) -> ModelSpec:
     """The :class:`ModelSpec` stored in a checkpoint (no model is built)."""
     data = load_checkpoint_dict(path)
     try:
-        return spec_from_dict(data["spec"])
+        return stored_spec(data)
     except ConfigError as exc:
         raise CheckpointError(
             f"{path}: its stored spec does not match this version's config ({exc})"
         ) from exc
+
+
+def stored_spec(data: dict[str, Any]) -> ModelSpec:
+    """The :class:`ModelSpec` of a checkpoint dict.
+
+    Checkpoints written before the initialisation paths moved to the training config carry
+    ``model.pretrained_path`` / ``model.endoarss.backbone_weights``; every weight is in the
+    file, so those paths (another machine's files) are dropped, never opened.
+    """
+    spec = dict(data["spec"])
+    if isinstance(spec.get("model"), dict):
+        model = {k: v for k, v in spec["model"].items() if k != "pretrained_path"}
+        if isinstance(model.get("endoarss"), dict):
+            model["endoarss"] = {k: v for k, v in model["endoarss"].items()
+                                 if k != "backbone_weights"}
+        spec["model"] = model
+    return spec_from_dict(spec)
 
 
 def load_model(
@@ -118,13 +135,12 @@ def load_model(
 ) -> tuple[nn.Module, ModelSpec]:
     """Rebuild the model from the stored spec, load its weights; returns ``(model, spec)``.
 
-    The model is returned in eval mode on ``device``. ImageNet ``pretrained_path`` is
-    ignored: every weight comes from the checkpoint.
+    The model is returned in eval mode on ``device``; every weight comes from the checkpoint.
     """
     data = load_checkpoint_dict(path)
     try:
-        spec = spec_from_dict(data["spec"])
-        model = build_model(dataclasses.replace(spec.model, pretrained_path=None))
+        spec = stored_spec(data)
+        model = build_model(spec.model)
     except ConfigError as exc:
         raise CheckpointError(
             f"{path}: cannot rebuild the model from its stored spec ({exc})"

@@ -43,7 +43,7 @@ def _params(module: nn.Module | None) -> int:
 def _measure(spec: ModelSpec, size: tuple[int, int]) -> tuple[nn.Module, dict[str, int]]:
     """Build on the meta device and count FLOPs per module path for one eval forward."""
     with torch.device("meta"):
-        model = build_model(dataclasses.replace(spec.model, pretrained_path=None))
+        model = build_model(spec.model)
     model.eval()
     images = torch.empty(1, 3, *size, device="meta")
     with FlopCounterMode(display=False) as counter, torch.no_grad():
@@ -125,7 +125,7 @@ def dataset_boxes(roots: Sequence[str | Path]) -> torch.Tensor:
 
 def _layouts(spec: ModelSpec, sizes: Sequence[tuple[int, int]]) -> list[Layout]:
     with torch.device("meta"):
-        model = build_model(dataclasses.replace(spec.model, pretrained_path=None))
+        model = build_model(spec.model)
     if not getattr(model, "has_detection", False):
         raise ConfigError(f"{spec.model.name} has no detection head, so it has no priors")
     return [Layout(tuple(size), model.feature_sizes(*size)) for size in sizes]

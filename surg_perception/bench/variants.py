@@ -25,7 +25,7 @@ PAPER_KEEP_RATIO = 22.4 / 38.1
 
 def _build(spec: ModelSpec, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    return build_model(dataclasses.replace(spec.model, pretrained_path=None)).eval()
+    return build_model(spec.model).eval()
 
 
 def load_base(config: str | Path, checkpoint: str | Path | None) -> tuple[nn.Module, ModelSpec]:
@@ -49,7 +49,7 @@ def with_memory(model: nn.Module, spec: ModelSpec, enabled: bool) -> tuple[nn.Mo
 
 
 def _param_count(spec: ModelSpec, widths: tuple[tuple[str, int], ...]) -> int:
-    cfg = dataclasses.replace(spec.model, channel_widths=widths, pretrained_path=None)
+    cfg = dataclasses.replace(spec.model, channel_widths=widths)
     with torch.device("meta"):
         return sum(p.numel() for p in build_model(cfg).parameters())
 
@@ -61,7 +61,7 @@ def uniform_widths(spec: ModelSpec, keep_ratio: float,
     Returns the spec's own widths (unpruned) when the family has no prunable encoder.
     """
     with torch.device("meta"):
-        model = build_model(dataclasses.replace(spec.model, pretrained_path=None))
+        model = build_model(spec.model)
     if not has_prunable_encoder(model):
         return spec.model.channel_widths
     full = read_channel_widths(model)

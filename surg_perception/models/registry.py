@@ -88,7 +88,7 @@ register_family("apmtl", build_apmtl)
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
-    """Build the network described by ``cfg`` (random or ImageNet-initialised weights)."""
+    """Build the network described by ``cfg`` with random (seeded by the caller) weights."""
     if not isinstance(cfg, ModelConfig):
         raise ConfigError(f"build_model expects a ModelConfig, got {type(cfg).__name__}")
     _load_plugins()

@@ -7,7 +7,6 @@ history can be timed without pruning a copy of the weights.
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from surg_perception.models.registry import build_model
 def count_params(spec: ModelSpec) -> int:
     """Inference parameters (the training-only HOG head excluded) of ``spec``'s model."""
     with torch.device("meta"):
-        model = build_model(dataclasses.replace(spec.model, pretrained_path=None))
+        model = build_model(spec.model)
     hog = getattr(model, "hog_head", None)
     hog_params = 0 if hog is None else sum(p.numel() for p in hog.parameters())
     return sum(p.numel() for p in model.parameters()) - hog_params

@@ -28,7 +28,7 @@ def with_widths(cfg: ModelConfig, widths: dict[str, int]) -> ModelConfig:
     """``cfg`` with ``channel_widths`` updated by ``widths`` (other layers keep theirs)."""
     merged = dict(cfg.channel_widths)
     merged.update(widths)
-    return dataclasses.replace(cfg, channel_widths=tuple(merged.items()), pretrained_path=None)
+    return dataclasses.replace(cfg, channel_widths=tuple(merged.items()))
 
 
 def widths_for(units: list[Unit], masks: dict[str, Tensor]) -> dict[str, int]:

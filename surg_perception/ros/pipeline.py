@@ -67,7 +67,7 @@ def load_predictor(settings: NodeSettings) -> Predictor:
     model, spec = load_model(settings.model_checkpoint, device=device)
     if settings.memory_override and spec.model.memory.enabled:
         spec = _with_memory(spec, settings)
-        rebuilt = build_model(dataclasses.replace(spec.model, pretrained_path=None))
+        rebuilt = build_model(spec.model)
         check_state_dict(rebuilt, model.state_dict(), settings.model_checkpoint)
         rebuilt.load_state_dict(model.state_dict())
         model = rebuilt

@@ -17,16 +17,17 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from surg_perception.checkpoint import check_state_dict, load_checkpoint_dict, save_checkpoint
-from surg_perception.config import ModelSpec, to_dict
+from surg_perception.config import ModelSpec
 from surg_perception.errors import CheckpointError
 from surg_perception.models.outputs import ModelOutput
 from surg_perception.models.registry import build_model
 from surg_perception.training import ato
 from surg_perception.training.batch import frame_inputs
-from surg_perception.training.config import TrainConfig, fit_clip_to_memory
+from surg_perception.training.config import TrainConfig, fit_clip_to_memory, portable
 from surg_perception.training.data import ClipStream, build_clips
 from surg_perception.training.distributed import (init_distributed, process_device, reduce_mean,
                                                   wrap_model)
+from surg_perception.training.init import initialise
 from surg_perception.training.logs import TrainLog, write_resolved_config
 from surg_perception.training.losses import TASK_OF, task_losses, weighted_total
 from surg_perception.training.optim import PhaseSpan, build_optimizer, schedule
@@ -76,7 +77,10 @@ class Trainer:
             warnings.warn(note, stacklevel=2)
         self.device = process_device(torch.device(device), self.info)
         seed_everything(cfg.seed)
-        self.model = build_model(spec.model).to(self.device)
+        self.model = build_model(spec.model)
+        if not resume:  # a resumed run takes every weight from its checkpoint
+            initialise(self.model, cfg.pretrained_path, cfg.backbone_weights)
+        self.model = self.model.to(self.device)
         self.base = ato.base_trainable(self.model)
         self.stream = ClipStream(build_clips(data_root, spec, cfg), cfg, self.info)
         self.phases = schedule(cfg, self.stream.per_epoch)
@@ -112,7 +116,7 @@ class Trainer:
         train_state = {
             "step": self.step, "phase_index": phase, "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-            "rng": capture_rng(), "train_config": to_dict(self.cfg),
+            "rng": capture_rng(), "train_config": portable(self.cfg),
         }
         save_checkpoint(path, self.model, self.spec, extra={"train_state": train_state})
 
@@ -180,7 +184,7 @@ class Trainer:
                 log.close()
         if self.step == self.total_steps and self.info.is_main:
             save_checkpoint(self.run_dir / "model.pt", self.model, self.spec,
-                            extra={"train_config": to_dict(self.cfg), "step": self.step})
+                            extra={"train_config": portable(self.cfg), "step": self.step})
         if self.info.enabled:
             torch.distributed.barrier()
         return self.history

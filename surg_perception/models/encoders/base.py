@@ -65,6 +65,12 @@ class Encoder(nn.Module):
         feats = self.trunk(x)
         return self.extend(feats, feats.deepest)
 
+    def imagenet_layout(self) -> nn.Module:
+        """This encoder's layers in the key layout of its torchvision ImageNet ``features``
+        (the same module objects), for ``training.init.load_pretrained_encoder``."""
+        raise ConfigError(f"{type(self).__name__} has no ImageNet weight layout; set "
+                          "train.pretrained_path: null")
+
     @property
     def tap_channels(self) -> tuple[int, ...]:
         raise NotImplementedError
