@@ -16,13 +16,14 @@ import dataclasses
 import os
 import pickle
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from surg_perception.config import ModelSpec, spec_from_dict, to_dict
+from surg_perception.config import ModelConfig, ModelSpec, spec_from_dict, to_dict
 from surg_perception.errors import CheckpointError, ConfigError
 from surg_perception.models.channels import has_prunable_encoder, read_channel_widths
 from surg_perception.models.registry import build_model
@@ -140,17 +141,33 @@ def load_model(
     data = load_checkpoint_dict(path)
     try:
         spec = stored_spec(data)
-        model = build_model(spec.model)
+        model = rebuild(spec.model, data["state_dict"], path)
     except ConfigError as exc:
         raise CheckpointError(
             f"{path}: cannot rebuild the model from its stored spec ({exc})"
         ) from exc
-    check_state_dict(model, data["state_dict"], path)
-    model.load_state_dict(data["state_dict"])
     return model.to(device).eval(), spec
 
 
-def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+def rebuild(cfg: ModelConfig, state: Mapping[str, torch.Tensor], where: str | Path,
+            strict: bool = True) -> nn.Module:
+    """``cfg``'s network (train mode, CPU) holding ``state``: the one build-then-load path.
+
+    Used by :func:`load_model`, the node's memory override, trainer resume, pruning's
+    rebuild and the benchmark's memory on/off variant. ``strict`` (default) names every key
+    and shape that differs (:class:`CheckpointError`, ``where`` says whose weights they
+    are); ``strict=False`` loads the tensors that have a place and leaves the rest as built
+    (a variant with a head or memory added or removed; shapes must still match).
+    """
+    model = build_model(cfg)
+    if strict:
+        check_state_dict(model, state, where)
+    model.load_state_dict(state, strict=strict)
+    return model
+
+
+def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor],
+                     path: str | Path) -> None:
     """Raise :class:`CheckpointError` naming the keys and shapes that differ."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))

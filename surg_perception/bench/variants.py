@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from surg_perception.checkpoint import load_model
+from surg_perception.checkpoint import load_model, rebuild
 from surg_perception.config import ModelSpec, load_spec
 from surg_perception.models.channels import has_prunable_encoder, read_channel_widths
 from surg_perception.models.registry import build_model
@@ -43,9 +43,9 @@ def with_memory(model: nn.Module, spec: ModelSpec, enabled: bool) -> tuple[nn.Mo
         return model, spec
     memory = dataclasses.replace(spec.model.memory, enabled=enabled)
     spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, memory=memory))
-    other = _build(spec)
-    other.load_state_dict(model.state_dict(), strict=False)
-    return other, spec
+    torch.manual_seed(0)  # the parts the other variant lacks are seeded, as in _build
+    other = rebuild(spec.model, model.state_dict(), "<benchmarked model>", strict=False)
+    return other.eval(), spec
 
 
 def _param_count(spec: ModelSpec, widths: tuple[tuple[str, int], ...]) -> int:

@@ -16,7 +16,7 @@ import dataclasses
 import torch
 from torch import Tensor, nn
 
-from surg_perception.checkpoint import check_state_dict
+from surg_perception.checkpoint import rebuild as rebuild_model
 from surg_perception.config import ModelConfig, ModelSpec
 from surg_perception.errors import ConfigError
 from surg_perception.models.channels import prunable_layers, read_channel_widths
@@ -126,9 +126,6 @@ def rebuild(model: nn.Module, spec: ModelSpec) -> tuple[nn.Module, ModelSpec]:
     """
     widths = read_channel_widths(model)
     new_spec = dataclasses.replace(spec, model=with_widths(spec.model, dict(widths)))
-    rebuilt = build_model(new_spec.model)
-    state = model.state_dict()
-    check_state_dict(rebuilt, state, "<pruned model>")
-    rebuilt.load_state_dict(state)
+    rebuilt = rebuild_model(new_spec.model, model.state_dict(), "<pruned model>")
     param = next(model.parameters())
     return rebuilt.to(device=param.device, dtype=param.dtype).train(model.training), new_spec

@@ -57,8 +57,7 @@ def resolve_postprocess(checkpoint: PostprocessConfig,
 
 def load_predictor(settings: NodeSettings) -> Predictor:
     """Load the checkpoint, apply memory overrides and set thresholds, warm up."""
-    from surg_perception.checkpoint import check_state_dict, load_model
-    from surg_perception.models.registry import build_model
+    from surg_perception.checkpoint import load_model, rebuild
 
     if not settings.model_checkpoint:
         raise ConfigError("model.checkpoint is empty; set it to a checkpoint file "
@@ -67,10 +66,7 @@ def load_predictor(settings: NodeSettings) -> Predictor:
     model, spec = load_model(settings.model_checkpoint, device=device)
     if settings.memory_override and spec.model.memory.enabled:
         spec = _with_memory(spec, settings)
-        rebuilt = build_model(spec.model)
-        check_state_dict(rebuilt, model.state_dict(), settings.model_checkpoint)
-        rebuilt.load_state_dict(model.state_dict())
-        model = rebuilt
+        model = rebuild(spec.model, model.state_dict(), settings.model_checkpoint)
     predictor = Predictor(model, spec, device=device, dtype=settings.model_dtype)
     predictor.postprocess = resolve_postprocess(spec.postprocess, settings)
     if settings.model_warmup_steps:

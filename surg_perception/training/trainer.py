@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from surg_perception.checkpoint import check_state_dict, load_checkpoint_dict, save_checkpoint
+from surg_perception.checkpoint import load_checkpoint_dict, rebuild, save_checkpoint
 from surg_perception.config import ModelSpec
 from surg_perception.errors import CheckpointError
 from surg_perception.models.outputs import ModelOutput
@@ -77,9 +77,12 @@ class Trainer:
             warnings.warn(note, stacklevel=2)
         self.device = process_device(torch.device(device), self.info)
         seed_everything(cfg.seed)
-        self.model = build_model(spec.model)
-        if not resume:  # a resumed run takes every weight from its checkpoint
+        resumed = load_checkpoint_dict(self.run_dir / LAST) if resume else None
+        if resumed is None:
+            self.model = build_model(spec.model)
             initialise(self.model, cfg.pretrained_path, cfg.backbone_weights)
+        else:  # every weight comes from the checkpoint; no initialisation file is read
+            self.model = rebuild(spec.model, resumed["state_dict"], self.run_dir / LAST)
         self.model = self.model.to(self.device)
         self.base = ato.base_trainable(self.model)
         self.stream = ClipStream(build_clips(data_root, spec, cfg), cfg, self.info)
@@ -91,7 +94,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.step = 0
         self.history: list[dict[str, float]] = []
-        self._restored: dict | None = self._load_resume() if resume else None
+        self._restored: dict | None = None if resumed is None else self._train_state(resumed)
 
     @property
     def total_steps(self) -> int:
@@ -99,14 +102,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ resume / checkpoints
 
-    def _load_resume(self) -> dict:
-        path = self.run_dir / LAST
-        data = load_checkpoint_dict(path)
+    def _train_state(self, data: dict) -> dict:
         state = data.get("extra", {}).get("train_state")
         if state is None:
-            raise CheckpointError(f"{path}: no train_state to resume from; start a new run")
-        check_state_dict(self.model, data["state_dict"], path)
-        self.model.load_state_dict(data["state_dict"])
+            raise CheckpointError(f"{self.run_dir / LAST}: no train_state to resume from; "
+                                  "start a new run")
         self.step = int(state["step"])
         return state
 
