@@ -86,11 +86,11 @@ def model_info(spec: ModelSpec, input_size: tuple[int, int] | None = None) -> di
         "memory": None,
         "num_priors": None,
     }
-    if getattr(model, "has_detection", False):
+    if model.has_detection:
         anchors = priors_per_location(model.det_head.cfg)
         sizes = model.feature_sizes(*size)
         info["num_priors"] = sum(h * w * a for (h, w), a in zip(sizes, anchors))
-    if getattr(model, "memory", None) is not None:
+    if model.has_memory:
         cfg = dataclasses.replace(spec.model.memory, enabled=False)
         plain = dataclasses.replace(spec, model=dataclasses.replace(spec.model, memory=cfg))
         plain_model, plain_flops = _measure(plain, size)
@@ -126,7 +126,7 @@ def dataset_boxes(roots: Sequence[str | Path]) -> torch.Tensor:
 def _layouts(spec: ModelSpec, sizes: Sequence[tuple[int, int]]) -> list[Layout]:
     with torch.device("meta"):
         model = build_model(spec.model)
-    if not getattr(model, "has_detection", False):
+    if not model.has_detection:
         raise ConfigError(f"{spec.model.name} has no detection head, so it has no priors")
     return [Layout(tuple(size), model.feature_sizes(*size)) for size in sizes]
 

@@ -112,7 +112,7 @@ def remove_channels(model: nn.Module, cfg: ModelConfig, units: list[Unit],
         if unit.feeds_memory:
             deep_keep = keep.nonzero().flatten()
     _apply_derived_widths(model, cfg, graph)
-    if getattr(model, "memory", None) is not None and deep_keep is not None:
+    if model.has_memory and deep_keep is not None:
         model.memory = slice_memory(model.memory, deep_keep)
     return model
 

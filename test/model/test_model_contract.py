@@ -16,6 +16,7 @@ import torch
 from surg_perception.checkpoint import load_model, save_checkpoint
 from surg_perception.config import ModelSpec, load_spec
 from surg_perception.data.clips import ClipBatch
+from surg_perception.models.outputs import PerceptionModel
 from surg_perception.models.registry import build_model
 from surg_perception.training.config import LossWeights
 from surg_perception.training.losses import TASK_OF
@@ -80,6 +81,12 @@ class ModelContract:
         losses.total.backward()
         missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
         assert missing == []
+
+    def test_satisfies_the_model_protocol(self, spec):
+        model = self.build(spec)
+        assert isinstance(model, PerceptionModel)
+        assert model.has_memory == spec.model.memory.enabled
+        assert model.has_detection and model.has_activity
 
     def test_eval_shapes_and_no_hog(self, spec):
         model = self.build(spec).eval()

@@ -37,6 +37,7 @@ class EndoARSS(nn.Module):
 
     has_detection = False
     has_activity = True
+    has_memory = False
 
     def __init__(
         self,
