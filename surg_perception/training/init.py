@@ -12,12 +12,15 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import torch
-from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 from torch import nn
 
 from surg_perception.errors import CheckpointError, ConfigError
-from surg_perception.models.endoarss.lora import LoRAQKV
+
+if TYPE_CHECKING:  # timm is the endoarss extra: imported only where an EndoARSS model is
+    from timm.models.vision_transformer import VisionTransformer
 
 
 def initialise(model: nn.Module, pretrained_path: str | None,
@@ -79,7 +82,7 @@ def load_pretrained_encoder(model: nn.Module, path: str | Path) -> None:
 def load_backbone(model: nn.Module, path: str | Path) -> None:
     """Load a local DINOv2 file into an EndoARSS model's frozen ViT (LoRA stays as built)."""
     backbone = getattr(model, "backbone", None)
-    if backbone is None or not isinstance(getattr(backbone, "vit", None), VisionTransformer):
+    if backbone is None or not hasattr(backbone, "vit"):
         raise ConfigError(
             f"train.backbone_weights is for EndoARSS ViT backbones, but {type(model).__name__} "
             "has none; AP-MTL encoders are initialised with train.pretrained_path")
@@ -109,7 +112,9 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _lora_keys(vit: VisionTransformer, state: dict[str, torch.Tensor]) -> dict:
-    """Point ``blocks.i.attn.qkv.*`` at the frozen Linear a :class:`LoRAQKV` wraps, if any."""
+    """Point ``blocks.i.attn.qkv.*`` at the frozen Linear a ``LoRAQKV`` wraps, if any."""
+    from surg_perception.models.endoarss.lora import LoRAQKV
+
     wrapped = {f"blocks.{i}.attn.qkv." for i, block in enumerate(vit.blocks)
                if isinstance(block.attn.qkv, LoRAQKV)}
     out = {}
@@ -125,6 +130,8 @@ def load_vit_weights(vit: VisionTransformer, path: str | Path) -> None:
     ``vit`` may already carry LoRA (:func:`~surg_perception.models.endoarss.lora.inject_lora`):
     the file fills the frozen projections and the LoRA factors keep their initial values.
     """
+    from timm.models.vision_transformer import checkpoint_filter_fn
+
     state = checkpoint_filter_fn(_read_state_dict(Path(path)), vit)
     state = _lora_keys(vit, {k: v for k, v in state.items() if not k.startswith("head.")})
     try:
