@@ -36,7 +36,9 @@ from surg_perception.ops.prior_tuning import Layout, suggest_geometry
 from surg_perception.ops.priors import make_priors, priors_per_location
 
 
-def _params(module: nn.Module | None) -> int:
+def param_count(module: nn.Module | None) -> int:
+    """Parameters of ``module`` (0 for None): the one counter model-info, pruning and the
+    benchmark report."""
     return 0 if module is None else sum(p.numel() for p in module.parameters())
 
 
@@ -73,8 +75,8 @@ def model_info(spec: ModelSpec, input_size: tuple[int, int] | None = None) -> di
     size = tuple(input_size or spec.preprocess.input_size)
     model, flops = _measure(spec, size)
     parts = [name for name, child in model.named_children() if child is not None]
-    params = {name: _params(getattr(model, name)) for name in parts}
-    params["total"] = _params(model)
+    params = {name: param_count(getattr(model, name)) for name in parts}
+    params["total"] = param_count(model)
     params["inference"] = params["total"] - params.get("hog_head", 0)
     gflops = {name: _part_flops(model, flops, name) / 1e9 for name in parts}
     gflops["total"] = flops["__total__"] / 1e9
@@ -95,7 +97,7 @@ def model_info(spec: ModelSpec, input_size: tuple[int, int] | None = None) -> di
         plain = dataclasses.replace(spec, model=dataclasses.replace(spec.model, memory=cfg))
         plain_model, plain_flops = _measure(plain, size)
         info["memory"] = {
-            "params": params["total"] - _params(plain_model),
+            "params": params["total"] - param_count(plain_model),
             "gflops": (flops["__total__"] - plain_flops["__total__"]) / 1e9,
         }
     return info

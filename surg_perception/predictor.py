@@ -29,15 +29,38 @@ from surg_perception.processing.preprocess import preprocess_frame
 from surg_perception.processing.timing import StageClock
 from surg_perception.processing.transfer import PinnedStaging
 
-_DTYPES = {
-    "fp32": torch.float32,
-    "float32": torch.float32,
-    "fp16": torch.float16,
-    "float16": torch.float16,
-    "half": torch.float16,
-    "bf16": torch.bfloat16,
-    "bfloat16": torch.bfloat16,
-}
+# The one dtype table: canonical names (node parameter, bench --dtypes) -> torch dtype.
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+_DTYPES = {**DTYPES, "float32": torch.float32, "float16": torch.float16, "half": torch.float16,
+           "bfloat16": torch.bfloat16}  # aliases resolve_dtype accepts too
+
+
+def resolve_device(name: str, what: str = "model.device") -> torch.device:
+    """``auto`` -> cuda when available else cpu; a CUDA device without CUDA is a ConfigError.
+
+    ``what`` names the setting in the messages (a node parameter, a command-line flag).
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"{what}={name!r} is not a torch device (cpu, cuda, cuda:N)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{what}={name!r} but CUDA is not available here; use cpu or auto")
+    return device
+
+
+def size_reset_reason(previous: tuple[int, int] | None, size: tuple[int, int]) -> str:
+    """Why a frame of ``size`` (H, W) must start from an empty memory after frames of
+    ``previous`` (None: no frame yet), or ``""`` to keep it.
+
+    A new frame size means a new camera/stream: old memories do not apply. The one rule
+    for the predictor and the node's stream bookkeeping (``ros.worker.reset_reason``).
+    """
+    if previous is not None and tuple(previous) != tuple(size):
+        return f"image size changed from {previous} to {size}"
+    return ""
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -167,10 +190,9 @@ class Predictor:
             images, geometry = preprocess_frame(
                 frame, self.spec.preprocess, color_order, self.device, self._staging
             )
-            if geometry.image_size != self._frame_size:
-                # A new frame size means a new camera/stream: old memories do not apply.
+            if size_reset_reason(self._frame_size, geometry.image_size):
                 self.reset()
-                self._frame_size = geometry.image_size
+            self._frame_size = geometry.image_size
             clock.mark("preprocess")
             with self._autocast():
                 output, self._state = self.model(images, state=self._state)

@@ -17,6 +17,7 @@ from torch import nn
 
 from surg_perception.checkpoint import load_model, rebuild
 from surg_perception.config import ModelSpec, load_spec
+from surg_perception.model_info import param_count
 from surg_perception.models.channels import has_prunable_encoder, read_channel_widths
 from surg_perception.models.registry import build_model
 
@@ -51,7 +52,7 @@ def with_memory(model: nn.Module, spec: ModelSpec, enabled: bool) -> tuple[nn.Mo
 def _param_count(spec: ModelSpec, widths: tuple[tuple[str, int], ...]) -> int:
     cfg = dataclasses.replace(spec.model, channel_widths=widths)
     with torch.device("meta"):
-        return sum(p.numel() for p in build_model(cfg).parameters())
+        return param_count(build_model(cfg))
 
 
 def uniform_widths(spec: ModelSpec, keep_ratio: float,
@@ -65,7 +66,7 @@ def uniform_widths(spec: ModelSpec, keep_ratio: float,
     if not has_prunable_encoder(model):
         return spec.model.channel_widths
     full = read_channel_widths(model)
-    target = keep_ratio * sum(p.numel() for p in model.parameters())
+    target = keep_ratio * param_count(model)
 
     def scaled(factor: float) -> tuple[tuple[str, int], ...]:
         return tuple((name, max(1, round(width * factor))) for name, width in full)
@@ -91,7 +92,3 @@ def pruned_variant(
     pruned_spec = dataclasses.replace(spec, model=model_cfg)
     how = f"uniform encoder widths, keep {keep_ratio:.3f} of params"
     return _build(pruned_spec), pruned_spec, how
-
-
-def param_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

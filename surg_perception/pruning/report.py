@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from surg_perception.config import ModelSpec
-from surg_perception.model_info import model_info
+from surg_perception.model_info import model_info, param_count
 from surg_perception.models.registry import build_model
 
 
@@ -23,9 +23,7 @@ def count_params(spec: ModelSpec) -> int:
     """Inference parameters (the training-only HOG head excluded) of ``spec``'s model."""
     with torch.device("meta"):
         model = build_model(spec.model)
-    hog = getattr(model, "hog_head", None)
-    hog_params = 0 if hog is None else sum(p.numel() for p in hog.parameters())
-    return sum(p.numel() for p in model.parameters()) - hog_params
+    return param_count(model) - param_count(getattr(model, "hog_head", None))
 
 
 @torch.no_grad()

@@ -16,26 +16,12 @@ import torch
 
 from surg_perception.config import ModelSpec, PostprocessConfig
 from surg_perception.errors import ConfigError
-from surg_perception.predictor import FrameResult, Predictor
+from surg_perception.predictor import FrameResult, Predictor, resolve_device
 from surg_perception.ros import messages
 from surg_perception.ros.conversions import compressed_to_numpy, image_to_numpy, numpy_to_image
 from surg_perception.ros.overlay import OverlayOptions, render_overlay
 from surg_perception.ros.params import UNSET, UNSET_FLAG, NodeSettings
 from surg_perception.ros.worker import FrameKey, PendingFrame, is_duplicate, reset_reason
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available else cpu; a CUDA device without CUDA is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(
-            f"model.device={name!r} is not a torch device (cpu, cuda, cuda:N)") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"model.device={name!r} but CUDA is not available here; use cpu or auto")
-    return device
 
 
 def resolve_postprocess(checkpoint: PostprocessConfig,
