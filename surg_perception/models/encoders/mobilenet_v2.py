@@ -144,12 +144,6 @@ class MobileNetV2Encoder(Encoder):
             taps.append(x)
         return EncoderFeatures(taps, taps[2:], taps[-1])
 
-    def extend(self, feats: EncoderFeatures, deepest: Tensor) -> EncoderFeatures:
-        det = [*feats.det_features[:-1], deepest]
-        for block in self.extras:
-            det.append(block(det[-1]))
-        return EncoderFeatures([*feats.taps[:-1], deepest], det, deepest)
-
     @staticmethod
     def _stage_width(stage: nn.Sequential) -> int:
         return stage[-1].conv[-2].out_channels  # the last block's projection conv

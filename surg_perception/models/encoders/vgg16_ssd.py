@@ -148,12 +148,6 @@ class VGG16SSD(Encoder):
         s32 = self.conv8(s16)
         return EncoderFeatures([s2, s4, s8, s16, s32], [self.l2norm(s8), s16, s32], s32)
 
-    def extend(self, feats: EncoderFeatures, deepest: Tensor) -> EncoderFeatures:
-        det = [*feats.det_features[:-1], deepest]
-        for block in self.extras:
-            det.append(block(det[-1]))
-        return EncoderFeatures([*feats.taps[:-1], deepest], det, deepest)
-
     @property
     def tap_channels(self) -> tuple[int, ...]:
         convs = self.prunable_convs()
