@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from surg_perception.bench.backends import BACKENDS
-from surg_perception.predictor import DTYPES
 from surg_perception.bench.report import append_markdown, format_markdown
 from surg_perception.bench.runner import BenchOptions, run_benchmark
 from surg_perception.bench.variants import PAPER_KEEP_RATIO
 from surg_perception.errors import ConfigError
+from surg_perception.predictor import DTYPES
 
 
 def _choices(valid: Sequence[str]):
