@@ -227,7 +227,8 @@ def from_dict(cls: type, data: Mapping[str, Any] | None, where: str = "") -> Any
     """Build dataclass ``cls`` from a mapping, rejecting unknown keys with the valid ones."""
     data = {} if data is None else data
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+        raise ConfigError(
+            f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
     if cls in _LEGACY_FIELDS:
         data = _LEGACY_FIELDS[cls](data)
     fields = {f.name: f for f in dataclasses.fields(cls)}

@@ -58,7 +58,6 @@ def _load_plugins() -> None:
         _loaded.add(module)
 
 
-
 def build_encoder(cfg: ModelConfig) -> Encoder:
     return _lookup(ENCODERS, cfg.encoder, "encoder")(cfg)
 

@@ -87,7 +87,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"train.optimizer {self.optimizer!r} unknown; use one of {OPTIMIZERS}")
+            raise ConfigError(
+                f"train.optimizer {self.optimizer!r} unknown; use one of {OPTIMIZERS}")
         positive = {"lr": self.lr, "batch_size": self.batch_size, "clip_length": self.clip_length,
                     "clip_stride": self.clip_stride, "log_interval": self.log_interval,
                     "ckpt_interval": self.ckpt_interval}
