@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from surg_perception.config import ModelSpec
 from surg_perception.data.clips import ClipBatch
 from surg_perception.models.outputs import ModelOutput
-from surg_perception.training.batch import frame_inputs
+from surg_perception.training.batch import frame_hog, frame_inputs
 from surg_perception.training.config import LossWeights
 from surg_perception.training.losses import FrameTargets, task_losses, weighted_total
 
@@ -59,15 +59,20 @@ def clip_losses(model: nn.Module, batch: ClipBatch, spec: ModelSpec, weights: Lo
     """The multi-task loss of a clip batch.
 
     Args:
-        model: the bare network (its mode decides HOG targets; its priors match detections).
+        model: the bare network (its priors match the detections; a HOG output, present in
+            training mode only, gets its targets).
         tasks: the :class:`LossWeights` fields that train (an ATO phase's active tasks).
         net: what runs the clip: ``ClipModel(model)``, possibly DDP-wrapped (default: built).
         autocast: mixed-precision context around the forward only (default: none).
     """
-    with_hog = model.training and getattr(model, "hog_head", None) is not None
-    steps = [frame_inputs(batch, t, spec, device, with_hog) for t in range(batch.images.shape[1])]
+    steps = [frame_inputs(batch, t, spec, device, with_hog=False)
+             for t in range(batch.images.shape[1])]
     with autocast or contextlib.nullcontext():
         outputs = (net or ClipModel(model))([images for images, _ in steps])
+    # The model says whether it regresses HOG (a training-only output): targets then follow.
+    steps = [(images, targets if output.hog is None
+              else dataclasses.replace(targets, hog=frame_hog(batch, t, spec, device)))
+             for t, (output, (images, targets)) in enumerate(zip(outputs, steps))]
     height, width = spec.preprocess.input_size
     priors = model.priors(height, width) if model.has_detection else None
     variances = tuple(spec.model.detection.variances)
