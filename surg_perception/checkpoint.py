@@ -16,13 +16,14 @@ import dataclasses
 import os
 import pickle
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from surg_perception.config import ModelSpec, spec_from_dict, to_dict
+from surg_perception.config import ModelConfig, ModelSpec, spec_from_dict, to_dict
 from surg_perception.errors import CheckpointError, ConfigError
 from surg_perception.models.channels import has_prunable_encoder, read_channel_widths
 from surg_perception.models.registry import build_model
@@ -106,11 +107,28 @@ def load_spec_from_checkpoint(path: str | Path) -> ModelSpec:
     """The :class:`ModelSpec` stored in a checkpoint (no model is built)."""
     data = load_checkpoint_dict(path)
     try:
-        return spec_from_dict(data["spec"])
+        return stored_spec(data)
     except ConfigError as exc:
         raise CheckpointError(
             f"{path}: its stored spec does not match this version's config ({exc})"
         ) from exc
+
+
+def stored_spec(data: dict[str, Any]) -> ModelSpec:
+    """The :class:`ModelSpec` of a checkpoint dict.
+
+    Checkpoints written before the initialisation paths moved to the training config carry
+    ``model.pretrained_path`` / ``model.endoarss.backbone_weights``; every weight is in the
+    file, so those paths (another machine's files) are dropped, never opened.
+    """
+    spec = dict(data["spec"])
+    if isinstance(spec.get("model"), dict):
+        model = {k: v for k, v in spec["model"].items() if k != "pretrained_path"}
+        if isinstance(model.get("endoarss"), dict):
+            model["endoarss"] = {k: v for k, v in model["endoarss"].items()
+                                 if k != "backbone_weights"}
+        spec["model"] = model
+    return spec_from_dict(spec)
 
 
 def load_model(
@@ -118,23 +136,38 @@ def load_model(
 ) -> tuple[nn.Module, ModelSpec]:
     """Rebuild the model from the stored spec, load its weights; returns ``(model, spec)``.
 
-    The model is returned in eval mode on ``device``. ImageNet ``pretrained_path`` is
-    ignored: every weight comes from the checkpoint.
+    The model is returned in eval mode on ``device``; every weight comes from the checkpoint.
     """
     data = load_checkpoint_dict(path)
     try:
-        spec = spec_from_dict(data["spec"])
-        model = build_model(dataclasses.replace(spec.model, pretrained_path=None))
+        spec = stored_spec(data)
+        model = rebuild(spec.model, data["state_dict"], path)
     except ConfigError as exc:
         raise CheckpointError(
             f"{path}: cannot rebuild the model from its stored spec ({exc})"
         ) from exc
-    check_state_dict(model, data["state_dict"], path)
-    model.load_state_dict(data["state_dict"])
     return model.to(device).eval(), spec
 
 
-def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+def rebuild(cfg: ModelConfig, state: Mapping[str, torch.Tensor], where: str | Path,
+            strict: bool = True) -> nn.Module:
+    """``cfg``'s network (train mode, CPU) holding ``state``: the one build-then-load path.
+
+    Used by :func:`load_model`, the node's memory override, trainer resume, pruning's
+    rebuild and the benchmark's memory on/off variant. ``strict`` (default) names every key
+    and shape that differs (:class:`CheckpointError`, ``where`` says whose weights they
+    are); ``strict=False`` loads the tensors that have a place and leaves the rest as built
+    (a variant with a head or memory added or removed; shapes must still match).
+    """
+    model = build_model(cfg)
+    if strict:
+        check_state_dict(model, state, where)
+    model.load_state_dict(state, strict=strict)
+    return model
+
+
+def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor],
+                     path: str | Path) -> None:
     """Raise :class:`CheckpointError` naming the keys and shapes that differ."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))

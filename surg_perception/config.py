@@ -82,7 +82,6 @@ class EndoArssConfig:
     adapter_rank: int = 4
     sma_patch: int = 2
     aspp_channels: int = 128
-    backbone_weights: str | None = None  # local file only; never downloaded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +102,6 @@ class ModelConfig:
     detection: DetectionConfig = DetectionConfig()
     hog: HogConfig = HogConfig()
     endoarss: EndoArssConfig | None = None
-    pretrained_path: str | None = None  # local ImageNet weights; never downloaded
 
     def widths(self) -> dict[str, int]:
         return dict(self.channel_widths)
@@ -188,8 +186,32 @@ def _upgrade_preprocess(data: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+# Initialisation files once stored in the architecture: (where, key) -> their training-config key.
+MOVED_INIT_PATHS = {("model", "pretrained_path"): "train.pretrained_path",
+                    ("model.endoarss", "backbone_weights"): "train.backbone_weights"}
+
+
+def _moved_init_path(where: str, key: str) -> Any:
+    """Drop a moved initialisation path when null; refuse one that names a file."""
+
+    def upgrade(data: Mapping[str, Any]) -> dict[str, Any]:
+        data = dict(data)
+        if data.pop(key, None) is not None:
+            raise ConfigError(
+                f"{where}.{key} moved to {MOVED_INIT_PATHS[(where, key)]} (the training config, "
+                "e.g. config/train/*.yaml): an initialisation file is not part of the model, so "
+                f"checkpoints do not store it; delete it from {where}: and set it under train:")
+        return data
+
+    return upgrade
+
+
 # Class -> function renaming fields that older checkpoints and YAML files still carry.
-_LEGACY_FIELDS = {PreprocessConfig: _upgrade_preprocess}
+_LEGACY_FIELDS = {
+    PreprocessConfig: _upgrade_preprocess,
+    ModelConfig: _moved_init_path("model", "pretrained_path"),
+    EndoArssConfig: _moved_init_path("model.endoarss", "backbone_weights"),
+}
 
 
 def to_dict(obj: Any) -> Any:
@@ -205,7 +227,8 @@ def from_dict(cls: type, data: Mapping[str, Any] | None, where: str = "") -> Any
     """Build dataclass ``cls`` from a mapping, rejecting unknown keys with the valid ones."""
     data = {} if data is None else data
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+        raise ConfigError(
+            f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
     if cls in _LEGACY_FIELDS:
         data = _LEGACY_FIELDS[cls](data)
     fields = {f.name: f for f in dataclasses.fields(cls)}

@@ -35,14 +35,16 @@ from surg_perception.ops.prior_tuning import Layout, suggest_geometry
 from surg_perception.ops.priors import make_priors, priors_per_location
 
 
-def _params(module: nn.Module | None) -> int:
+def param_count(module: nn.Module | None) -> int:
+    """Parameters of ``module`` (0 for None): the one counter model-info, pruning and the
+    benchmark report."""
     return 0 if module is None else sum(p.numel() for p in module.parameters())
 
 
 def _measure(spec: ModelSpec, size: tuple[int, int]) -> tuple[nn.Module, dict[str, int]]:
     """Build on the meta device and count FLOPs per module path for one eval forward."""
     with torch.device("meta"):
-        model = build_model(dataclasses.replace(spec.model, pretrained_path=None))
+        model = build_model(spec.model)
     model.eval()
     images = torch.empty(1, 3, *size, device="meta")
     with FlopCounterMode(display=False) as counter, torch.no_grad():
@@ -72,8 +74,8 @@ def model_info(spec: ModelSpec, input_size: tuple[int, int] | None = None) -> di
     size = tuple(input_size or spec.preprocess.input_size)
     model, flops = _measure(spec, size)
     parts = [name for name, child in model.named_children() if child is not None]
-    params = {name: _params(getattr(model, name)) for name in parts}
-    params["total"] = _params(model)
+    params = {name: param_count(getattr(model, name)) for name in parts}
+    params["total"] = param_count(model)
     params["inference"] = params["total"] - params.get("hog_head", 0)
     gflops = {name: _part_flops(model, flops, name) / 1e9 for name in parts}
     gflops["total"] = flops["__total__"] / 1e9
@@ -85,16 +87,16 @@ def model_info(spec: ModelSpec, input_size: tuple[int, int] | None = None) -> di
         "memory": None,
         "num_priors": None,
     }
-    if getattr(model, "has_detection", False):
+    if model.has_detection:
         anchors = priors_per_location(model.det_head.cfg)
         sizes = model.feature_sizes(*size)
         info["num_priors"] = sum(h * w * a for (h, w), a in zip(sizes, anchors))
-    if getattr(model, "memory", None) is not None:
+    if model.has_memory:
         cfg = dataclasses.replace(spec.model.memory, enabled=False)
         plain = dataclasses.replace(spec, model=dataclasses.replace(spec.model, memory=cfg))
         plain_model, plain_flops = _measure(plain, size)
         info["memory"] = {
-            "params": params["total"] - _params(plain_model),
+            "params": params["total"] - param_count(plain_model),
             "gflops": (flops["__total__"] - plain_flops["__total__"]) / 1e9,
         }
     return info
@@ -124,8 +126,8 @@ def dataset_boxes(roots: Sequence[str | Path]) -> torch.Tensor:
 
 def _layouts(spec: ModelSpec, sizes: Sequence[tuple[int, int]]) -> list[Layout]:
     with torch.device("meta"):
-        model = build_model(dataclasses.replace(spec.model, pretrained_path=None))
-    if not getattr(model, "has_detection", False):
+        model = build_model(spec.model)
+    if not model.has_detection:
         raise ConfigError(f"{spec.model.name} has no detection head, so it has no priors")
     return [Layout(tuple(size), model.feature_sizes(*size)) for size in sizes]
 

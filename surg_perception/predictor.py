@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,19 +26,42 @@ from surg_perception.processing.postprocess import (
     check_postprocess_config,
     postprocess_batch,
 )
-from surg_perception.processing.preprocess import preprocess_frame
+from surg_perception.processing.preprocess import frame_to_tensor, preprocess_frame
 from surg_perception.processing.timing import StageClock
 from surg_perception.processing.transfer import PinnedStaging
 
-_DTYPES = {
-    "fp32": torch.float32,
-    "float32": torch.float32,
-    "fp16": torch.float16,
-    "float16": torch.float16,
-    "half": torch.float16,
-    "bf16": torch.bfloat16,
-    "bfloat16": torch.bfloat16,
-}
+# The one dtype table: canonical names (node parameter, bench --dtypes) -> torch dtype.
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+_DTYPES = {**DTYPES, "float32": torch.float32, "float16": torch.float16, "half": torch.float16,
+           "bfloat16": torch.bfloat16}  # aliases resolve_dtype accepts too
+
+
+def resolve_device(name: str, what: str = "model.device") -> torch.device:
+    """``auto`` -> cuda when available else cpu; a CUDA device without CUDA is a ConfigError.
+
+    ``what`` names the setting in the messages (a node parameter, a command-line flag).
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"{what}={name!r} is not a torch device (cpu, cuda, cuda:N)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{what}={name!r} but CUDA is not available here; use cpu or auto")
+    return device
+
+
+def size_reset_reason(previous: tuple[int, int] | None, size: tuple[int, int]) -> str:
+    """Why a frame of ``size`` (H, W) must start from an empty memory after frames of
+    ``previous`` (None: no frame yet), or ``""`` to keep it.
+
+    A new frame size means a new camera/stream: old memories do not apply. The one rule
+    for the predictor and the node's stream bookkeeping (``ros.worker.reset_reason``).
+    """
+    if previous is not None and tuple(previous) != tuple(size):
+        return f"image size changed from {previous} to {size}"
+    return ""
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -60,8 +84,9 @@ class FrameResult:
         scores: ``[N]`` float32.
         labels: ``[N]`` int64 in ``1..K``; the class name is ``det_classes[label - 1]``.
         activity_probs: ``[A]`` float32 summing to 1, or None without an activity head.
-        timings_ms: stage -> ms: ``preprocess``, ``network`` (the memory runs inside the
-            network's forward, so its time is included there), ``postprocess``, ``total``.
+        timings_ms: stage -> ms: ``host_to_device``, ``preprocess``, ``network`` (the memory
+            runs inside the network's forward, so its time is included there),
+            ``postprocess`` (decoding, box-fill, colouring), ``device_to_host``, ``total``.
         memory: ``local_size``, ``global_size`` (entries held after this frame) and
             ``reset`` (True when this frame started from an empty memory).
     """
@@ -85,6 +110,9 @@ class Predictor:
         spec: the model's :class:`ModelSpec` (preprocessing, class names, postprocess).
         device: where the network runs.
         dtype: ``fp32``, or ``fp16``/``bf16`` through autocast (CUDA only).
+        network: what runs the model step, ``(images, state) -> (ModelOutput, state)``
+            (default: ``model`` itself, eager); the benchmark passes compiled, CUDA-graph
+            or TensorRT steps, so it times this very predictor.
 
     ``postprocess`` may be replaced between steps (validated on assignment). The memory is
     reset by :meth:`reset` and automatically when the frame size changes.
@@ -96,6 +124,7 @@ class Predictor:
         spec: ModelSpec,
         device: torch.device | str = "cpu",
         dtype: str | torch.dtype = torch.float32,
+        network: Callable[[torch.Tensor, Any], tuple[Any, Any]] | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.dtype = resolve_dtype(dtype)
@@ -111,6 +140,9 @@ class Predictor:
         self._frame_size: tuple[int, int] | None = None
         self._fresh = True
         self._staging = PinnedStaging() if self.device.type == "cuda" else None
+        self._network = network or (lambda images, state: self.model(images, state=state))
+        # Graph-captured steps forbid autocast's weight-cast cache; eager keeps it.
+        self._cast_cache = network is None
 
     @classmethod
     def from_checkpoint(
@@ -164,16 +196,16 @@ class Predictor:
         """
         clock = StageClock(self.device)
         with torch.inference_mode():
-            images, geometry = preprocess_frame(
-                frame, self.spec.preprocess, color_order, self.device, self._staging
-            )
-            if geometry.image_size != self._frame_size:
-                # A new frame size means a new camera/stream: old memories do not apply.
+            image = frame_to_tensor(frame, self.device, self._staging)
+            clock.mark("host_to_device")
+            images, geometry = preprocess_frame(image, self.spec.preprocess, color_order,
+                                                self.device)
+            if size_reset_reason(self._frame_size, geometry.image_size):
                 self.reset()
-                self._frame_size = geometry.image_size
+            self._frame_size = geometry.image_size
             clock.mark("preprocess")
             with self._autocast():
-                output, self._state = self.model(images, state=self._state)
+                output, self._state = self._network(images, self._state)
             clock.mark("network")
             priors = None
             if output.det_logits is not None:
@@ -181,8 +213,10 @@ class Predictor:
             (pred,) = postprocess_batch(
                 output, priors, [geometry], self.spec.model, self.postprocess
             )
-            host = _download(pred, self._palette if want_color_mask else None)
+            color = colorize(pred.mask, self._palette) if want_color_mask else None
             clock.mark("postprocess")
+            host = _download(pred, color)
+            clock.mark("device_to_host")
         timings = clock.finish()
         memory = {**self.memory_info(), "reset": self._fresh}
         self._fresh = False
@@ -190,13 +224,14 @@ class Predictor:
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.device.type == "cuda" and self.dtype != torch.float32:
-            return torch.autocast(device_type="cuda", dtype=self.dtype)
+            return torch.autocast(device_type="cuda", dtype=self.dtype,
+                                  cache_enabled=self._cast_cache)
         return contextlib.nullcontext()
 
 
-def _download(pred: FramePrediction, palette: torch.Tensor | None) -> dict[str, Any]:
-    """Copy a frame's predictions to host numpy arrays (colouring on the device first)."""
-    color = None if palette is None else colorize(pred.mask, palette).cpu().numpy()
+def _download(pred: FramePrediction, color: torch.Tensor | None) -> dict[str, Any]:
+    """Copy a frame's predictions (and the device-coloured mask, if any) to host arrays."""
+    color = None if color is None else color.cpu().numpy()
     activity = None if pred.activity_probs is None else pred.activity_probs.cpu().numpy()
     return {
         "mask": pred.mask.cpu().numpy(),

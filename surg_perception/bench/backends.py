@@ -20,7 +20,6 @@ from torch import Tensor, nn
 from surg_perception.models.memory import MemoryState
 
 BACKENDS = ("eager", "compile", "cudagraph", "tensorrt")
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 Step = Callable[[Tensor, Any], tuple[Any, Any]]
 
 

@@ -27,7 +27,7 @@ def _backends() -> tuple[str, ...]:
 
 
 def _dtypes() -> tuple[str, ...]:
-    from surg_perception.bench.backends import DTYPES
+    from surg_perception.predictor import DTYPES
 
     return tuple(DTYPES)
 

@@ -1,10 +1,9 @@
 """One benchmarked stream: JPEG frames through every stage of the node, timed per stage.
 
-The stages are the Predictor's own building blocks (``frame_to_tensor``,
-``preprocess_frame``, the model step, ``postprocess_batch``, ``colorize``), cut finer than
-``Predictor.step`` so that uploads and downloads show separately. Device stages are timed
-by :class:`~surg_perception.processing.timing.StageClock` (CUDA events, one sync per frame);
-host stages (decode, messages) by ``perf_counter``.
+The device stages are :class:`~surg_perception.predictor.Predictor`'s own ``StageClock``
+marks (upload, preprocess, network, postprocess, download: CUDA events, one sync per
+frame), with the benchmarked backend as its network; host stages (decode, messages) are
+timed by ``perf_counter``.
 """
 
 from __future__ import annotations
@@ -17,13 +16,9 @@ import cv2
 import numpy as np
 import torch
 
-from surg_perception.bench.backends import Step, autocast
+from surg_perception.bench.backends import Step
 from surg_perception.config import ModelSpec
-from surg_perception.predictor import FrameResult
-from surg_perception.processing.colors import colorize, palette_for
-from surg_perception.processing.postprocess import postprocess_batch
-from surg_perception.processing.preprocess import frame_to_tensor, preprocess_frame
-from surg_perception.processing.timing import StageClock
+from surg_perception.predictor import Predictor
 
 DEVICE_STAGES = ("host_to_device", "preprocess", "network", "postprocess", "device_to_host")
 HOST_STAGES = ("decode", "message_build", "serialize")
@@ -64,21 +59,23 @@ class StreamTimes:
 
 
 class StagedStream:
-    """Runs frames through decode -> ... -> serialise with one model step and memory state."""
+    """Runs frames through decode -> :class:`Predictor` step -> messages -> serialise.
+
+    The device stages are the predictor's own (``Predictor.step``'s ``timings_ms``, pinned
+    uploads included), with ``step`` (eager, compiled, CUDA graph, TensorRT) as its network:
+    the benchmark times the path the node takes, not a copy of it.
+    """
 
     def __init__(self, step: Step, model: torch.nn.Module, spec: ModelSpec,
                  device: torch.device, dtype: torch.dtype, messages: Any = None) -> None:
-        self.step, self.model, self.spec = step, model, spec
-        self.device, self.dtype, self.messages = device, dtype, messages
-        self.palette = torch.from_numpy(palette_for(spec.model.seg_classes)).to(device)
-        self.state = None
+        self.predictor = Predictor(model, spec, device, dtype, network=step)
+        self.messages = messages
 
     def warm(self, frames: list[bytes], count: int) -> None:
         """Process ``count`` frames unrecorded, then start a fresh stream (as after a reset)."""
-        with torch.inference_mode():
-            for index in range(count):
-                self.process(frames[index % len(frames)], index)
-        self.state = None
+        for index in range(count):
+            self.process(frames[index % len(frames)], index)
+        self.predictor.reset()
 
     def new_times(self) -> StreamTimes:
         host = HOST_STAGES if self.messages else HOST_STAGES[:1]
@@ -90,22 +87,8 @@ class StagedStream:
         start = time.perf_counter()
         pixels = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         decoded = time.perf_counter()
-        clock = StageClock(self.device)
-        image = frame_to_tensor(pixels, self.device)
-        clock.mark("host_to_device")
-        images, geometry = preprocess_frame(image, self.spec.preprocess, "bgr", self.device)
-        clock.mark("preprocess")
-        with autocast(self.device, self.dtype):
-            output, self.state = self.step(images, self.state)
-        clock.mark("network")
-        priors = self.model.priors(*images.shape[-2:]) if output.det_logits is not None else None
-        (pred,) = postprocess_batch(output, priors, [geometry], self.spec.model,
-                                    self.spec.postprocess)
-        color = colorize(pred.mask, self.palette)
-        clock.mark("postprocess")
-        result = _download(pred, color, self.state)
-        clock.mark("device_to_host")
-        spans = clock.finish()
+        result = self.predictor.step(pixels, "bgr", want_color_mask=True)
+        spans = dict(result.timings_ms)
         spans["decode"] = (decoded - start) * 1e3
         size = 0
         if self.messages:
@@ -131,17 +114,3 @@ def run_interleaved(streams: list[StagedStream], frames: list[bytes]) -> list[St
             for stream, record in zip(streams, times):
                 record.add(*stream.process(jpeg, index))
     return times
-
-
-def _download(pred: Any, color: torch.Tensor, state: Any) -> FrameResult:
-    """The frame's predictions as host arrays (uint8 masks and small tensors only)."""
-    activity = None if pred.activity_probs is None else pred.activity_probs.cpu().numpy()
-    memory = {"local_size": 0, "global_size": 0, "reset": False}
-    if state is not None:  # as Predictor.memory_info: the sizes are read on the host
-        memory.update({name: int(values[0]) for name, values in state.info().items()})
-    return FrameResult(
-        mask=pred.mask.cpu().numpy(), color_mask=color.cpu().numpy(),
-        boxes=pred.boxes.float().cpu().numpy(), scores=pred.scores.float().cpu().numpy(),
-        labels=pred.labels.long().cpu().numpy(), activity_probs=activity,
-        timings_ms={}, memory=memory,
-    )

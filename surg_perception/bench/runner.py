@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from surg_perception.bench import stats, variants
-from surg_perception.bench.backends import DTYPES, availability, make_step
+from surg_perception.bench.backends import availability, make_step
 from surg_perception.bench.pipeline import (
     StagedStream,
     StreamTimes,
@@ -27,9 +27,11 @@ from surg_perception.bench.pipeline import (
     run_interleaved,
 )
 from surg_perception.bench.system import machine_info
-from surg_perception.malloc_tuning import set_malloc_tuning
 from surg_perception.config import ModelSpec
 from surg_perception.errors import ConfigError
+from surg_perception.malloc_tuning import set_malloc_tuning
+from surg_perception.model_info import param_count
+from surg_perception.predictor import DTYPES, resolve_device
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,15 +55,6 @@ class BenchOptions:
     message_size: tuple[int, int] = (1024, 1280)
     malloc_tuning: bool = False
     threads: int | None = None  # torch intra-op threads (None: torch's default)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: CUDA is not available here; use cpu or auto")
-    return device
 
 
 def _with_size(spec: ModelSpec, size: tuple[int, int] | None) -> ModelSpec:
@@ -105,7 +98,7 @@ def prepare(name: str, model: nn.Module, spec: ModelSpec, backend: str, dtype: s
     stream = StagedStream(step, model, spec, device, torch_dtype, messages)
     stream.warm(frames, options.warmup)
     peak = (torch.cuda.max_memory_allocated(device) - baseline) / 2**20 if cuda else None
-    return Run(name, backend, dtype, variants.param_count(model), stream, peak)
+    return Run(name, backend, dtype, param_count(model), stream, peak)
 
 
 def summarize(run: Run, times: StreamTimes, options: BenchOptions) -> dict[str, Any]:
@@ -148,7 +141,7 @@ def _message_ratios(options: BenchOptions) -> tuple[dict[str, Any], Any]:
 
 def run_benchmark(options: BenchOptions, argv: list[str] | None = None) -> dict[str, Any]:
     """Everything measured in this run, JSON-ready (see BENCHMARKS.md for the fields)."""
-    device = resolve_device(options.device)
+    device = resolve_device(options.device, "--device")
     if options.threads:
         torch.set_num_threads(options.threads)
     model, spec = variants.load_base(options.config, options.checkpoint)

@@ -14,20 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-PERCENTILES = (50, 95, 99)
+from surg_perception.processing.timing import PERCENTILES, latency_stats
 
-
-def latency_stats(samples_ms: Sequence[float]) -> dict[str, float]:
-    """``[N]`` samples (ms) -> ``min, mean, p50, p95, p99, max, std`` (ms); N >= 1."""
-    values = np.asarray(samples_ms, dtype=np.float64)
-    if values.size == 0:
-        raise ValueError("latency_stats needs at least one sample")
-    stats = {"min": float(values.min()), "mean": float(values.mean())}
-    for q in PERCENTILES:
-        stats[f"p{q}"] = float(np.percentile(values, q))
-    stats["max"] = float(values.max())
-    stats["std"] = float(values.std())
-    return stats
+__all__ = ["PERCENTILES", "dropped_frames", "jitter_ms", "latency_stats"]
 
 
 def jitter_ms(completion_ms: Sequence[float]) -> float:

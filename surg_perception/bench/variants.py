@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from surg_perception.checkpoint import load_model
+from surg_perception.checkpoint import load_model, rebuild
 from surg_perception.config import ModelSpec, load_spec
+from surg_perception.model_info import param_count
 from surg_perception.models.channels import has_prunable_encoder, read_channel_widths
 from surg_perception.models.registry import build_model
 
@@ -25,7 +26,7 @@ PAPER_KEEP_RATIO = 22.4 / 38.1
 
 def _build(spec: ModelSpec, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    return build_model(dataclasses.replace(spec.model, pretrained_path=None)).eval()
+    return build_model(spec.model).eval()
 
 
 def load_base(config: str | Path, checkpoint: str | Path | None) -> tuple[nn.Module, ModelSpec]:
@@ -43,15 +44,15 @@ def with_memory(model: nn.Module, spec: ModelSpec, enabled: bool) -> tuple[nn.Mo
         return model, spec
     memory = dataclasses.replace(spec.model.memory, enabled=enabled)
     spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, memory=memory))
-    other = _build(spec)
-    other.load_state_dict(model.state_dict(), strict=False)
-    return other, spec
+    torch.manual_seed(0)  # the parts the other variant lacks are seeded, as in _build
+    other = rebuild(spec.model, model.state_dict(), "<benchmarked model>", strict=False)
+    return other.eval(), spec
 
 
 def _param_count(spec: ModelSpec, widths: tuple[tuple[str, int], ...]) -> int:
-    cfg = dataclasses.replace(spec.model, channel_widths=widths, pretrained_path=None)
+    cfg = dataclasses.replace(spec.model, channel_widths=widths)
     with torch.device("meta"):
-        return sum(p.numel() for p in build_model(cfg).parameters())
+        return param_count(build_model(cfg))
 
 
 def uniform_widths(spec: ModelSpec, keep_ratio: float,
@@ -61,11 +62,11 @@ def uniform_widths(spec: ModelSpec, keep_ratio: float,
     Returns the spec's own widths (unpruned) when the family has no prunable encoder.
     """
     with torch.device("meta"):
-        model = build_model(dataclasses.replace(spec.model, pretrained_path=None))
+        model = build_model(spec.model)
     if not has_prunable_encoder(model):
         return spec.model.channel_widths
     full = read_channel_widths(model)
-    target = keep_ratio * sum(p.numel() for p in model.parameters())
+    target = keep_ratio * param_count(model)
 
     def scaled(factor: float) -> tuple[tuple[str, int], ...]:
         return tuple((name, max(1, round(width * factor))) for name, width in full)
@@ -91,7 +92,3 @@ def pruned_variant(
     pruned_spec = dataclasses.replace(spec, model=model_cfg)
     how = f"uniform encoder widths, keep {keep_ratio:.3f} of params"
     return _build(pruned_spec), pruned_spec, how
-
-
-def param_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -147,7 +147,7 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
                                                 instance_typing=False)
     num_classes = len(predictor.spec.model.seg_classes)
     num_activities = max(1, len(predictor.spec.model.activity_classes))
-    detection = bool(getattr(predictor.model, "has_detection", True))
+    detection = predictor.model.has_detection
     classes = tuple(predictor.spec.model.seg_classes)
     overall, sequences, timings = _Scores(detection, classes), {}, []
     groups = dataset.sequence_indices()

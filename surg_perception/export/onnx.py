@@ -37,9 +37,9 @@ class InferenceStep(nn.Module):
         super().__init__()
         self.model = model.eval()
         self.variances = tuple(spec.model.detection.variances)
-        self.has_detection = bool(getattr(model, "has_detection", False))
-        self.has_activity = bool(getattr(model, "has_activity", False))
-        self.has_memory = getattr(model, "memory", None) is not None
+        self.has_detection = model.has_detection
+        self.has_activity = model.has_activity
+        self.has_memory = model.has_memory
         priors = model.priors(*spec.preprocess.input_size) if self.has_detection else None
         self.register_buffer("priors", priors, persistent=False)
 
@@ -69,7 +69,7 @@ class InferenceStep(nn.Module):
 
 def initial_state(model: nn.Module, spec: ModelSpec) -> tuple[Tensor, ...]:
     """Zero memory state of one stream at ``spec``'s input size (empty without memory)."""
-    if getattr(model, "memory", None) is None:
+    if not model.has_memory:
         return ()
     param = next(model.parameters())
     image = torch.zeros(1, 3, *spec.preprocess.input_size, device=param.device, dtype=param.dtype)

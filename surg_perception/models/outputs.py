@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from torch import Tensor
 
@@ -22,3 +22,29 @@ class ModelOutput(NamedTuple):
     det_deltas: Tensor | None = None
     activity_logits: Tensor | None = None
     hog: Tensor | None = None
+
+
+@runtime_checkable
+class PerceptionModel(Protocol):
+    """What every model family provides (``build_model`` returns one; see docs/design.md).
+
+    ``forward(images [B, 3, H, W], state=None) -> (ModelOutput, state)``: ``images`` are
+    normalised network inputs; ``state`` is the memory state of the stream (None = empty;
+    always None without memory). ``has_detection`` / ``has_activity`` say which optional
+    outputs are not None; ``has_memory`` whether a state is carried. ``priors(H, W)`` gives
+    the ``[P, 4]`` cxcywh prior boxes the detection outputs refer to (only when
+    ``has_detection``). Callers read these flags; they never probe with ``getattr``.
+    """
+
+    @property
+    def has_detection(self) -> bool: ...
+
+    @property
+    def has_activity(self) -> bool: ...
+
+    @property
+    def has_memory(self) -> bool: ...
+
+    def priors(self, height: int, width: int) -> Tensor: ...
+
+    def forward(self, images: Tensor, state: Any = None) -> tuple[ModelOutput, Any]: ...

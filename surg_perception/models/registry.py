@@ -58,7 +58,6 @@ def _load_plugins() -> None:
         _loaded.add(module)
 
 
-
 def build_encoder(cfg: ModelConfig) -> Encoder:
     return _lookup(ENCODERS, cfg.encoder, "encoder")(cfg)
 
@@ -88,7 +87,7 @@ register_family("apmtl", build_apmtl)
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
-    """Build the network described by ``cfg`` (random or ImageNet-initialised weights)."""
+    """Build the network described by ``cfg`` with random (seeded by the caller) weights."""
     if not isinstance(cfg, ModelConfig):
         raise ConfigError(f"build_model expects a ModelConfig, got {type(cfg).__name__}")
     _load_plugins()

@@ -10,8 +10,29 @@ time from construction to :meth:`finish`.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
+import numpy as np
 import torch
+
+PERCENTILES = (50, 95, 99)
+
+
+def latency_stats(samples_ms: Iterable[float]) -> dict[str, float]:
+    """``[N]`` samples (ms) -> ``min, mean, p50, p95, p99, max, std`` (ms); N >= 1.
+
+    The one latency summary: the benchmark's rows and the node's ``~/status`` both use it
+    (percentiles: NumPy's default linear interpolation).
+    """
+    values = np.fromiter(samples_ms, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("latency_stats needs at least one sample")
+    stats = {"min": float(values.min()), "mean": float(values.mean())}
+    for q in PERCENTILES:
+        stats[f"p{q}"] = float(np.percentile(values, q))
+    stats["max"] = float(values.max())
+    stats["std"] = float(values.std())
+    return stats
 
 
 class StageClock:

@@ -64,7 +64,7 @@ def prune_checkpoint(checkpoint: str | Path, data: str | Path, out: str | Path,
 
     from surg_perception.checkpoint import load_model, save_checkpoint
     from surg_perception.config import to_dict
-    from surg_perception.pruning.data import clip_loader, endless
+    from surg_perception.pruning.data import clip_loader, endless, with_run_loss_weights
     from surg_perception.pruning.gadp import run_gadp
     from surg_perception.pruning.report import latency_label, plot_fig9, size_summary
 
@@ -72,6 +72,7 @@ def prune_checkpoint(checkpoint: str | Path, data: str | Path, out: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     (out / "prune_config.yaml").write_text(yaml.safe_dump({"prune": to_dict(cfg)}))
     torch.manual_seed(cfg.seed)
+    cfg = with_run_loss_weights(cfg, checkpoint)
     model, spec = load_model(checkpoint, device)
     train = clip_loader(data, spec, cfg, shuffle=True)
     val = clip_loader(val_data or data, spec, cfg, shuffle=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from surg_perception.config import from_dict, load_yaml
 from surg_perception.errors import ConfigError
+from surg_perception.training.config import LossWeights
 
 METRICS = ("binary_dice", "type_dice", "activity_accuracy")
 
@@ -38,6 +39,9 @@ class PruneConfig:
     metric: str = "binary_dice"
     latency_runs: int = 20
     seed: int = 0
+    # Task weights of the clip loss; None = the pruned run's own (the checkpoint's
+    # train_config.loss_weights, see pruning.data.with_run_loss_weights), else the defaults.
+    loss_weights: LossWeights | None = None
 
     def __post_init__(self) -> None:
         counts = {k: getattr(self, k) for k in ("attention_iterations", "finetune_iterations",

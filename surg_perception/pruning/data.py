@@ -1,6 +1,7 @@
 """Clips, losses and metrics for GADP, from the training and data packages.
 
-The loss is the trainer's (``task_losses`` + ``weighted_total`` over every task). The metrics
+The loss is the trainer's (``training.step.clip_losses`` over every task, with the run's loss
+weights: ``PruneConfig.loss_weights``, by default the checkpoint's own). The metrics
 are ``surg-perception evaluate``'s (:mod:`surg_perception.evaluation.metrics`): Dice per frame
 on the segmentation argmax at the network input size, averaged over the frames that have a
 score, and activity accuracy / macro F1 over the frames with a known label.
@@ -8,6 +9,7 @@ score, and activity accuracy / macro F1 over the frames with a known label.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,16 +17,17 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from surg_perception.config import ModelSpec
+from surg_perception.checkpoint import load_checkpoint_dict
+from surg_perception.config import ModelSpec, from_dict
 from surg_perception.data import collate_clips
 from surg_perception.data.clips import ClipBatch
 from surg_perception.errors import DatasetError
 from surg_perception.evaluation.metrics import activity_scores, nanmean, segmentation_scores
 from surg_perception.pruning.config import PruneConfig
-from surg_perception.training.batch import frame_inputs
 from surg_perception.training.config import LossWeights, TrainConfig
 from surg_perception.training.data import build_clips
-from surg_perception.training.losses import IGNORE_ACTIVITY, TASK_OF, task_losses, weighted_total
+from surg_perception.training.losses import IGNORE_ACTIVITY, TASK_OF
+from surg_perception.training.step import clip_losses
 
 
 def clip_loader(root: str | Path, spec: ModelSpec, cfg: PruneConfig, shuffle: bool) -> DataLoader:
@@ -46,23 +49,26 @@ def endless(loader: DataLoader) -> Iterator[ClipBatch]:
         yield from loader
 
 
+def with_run_loss_weights(cfg: PruneConfig, checkpoint: str | Path) -> PruneConfig:
+    """``cfg`` with ``loss_weights`` set: its own, else the checkpoint's training run's, else
+    the defaults (a checkpoint written without a train_config)."""
+    if cfg.loss_weights is not None:
+        return cfg
+    stored = load_checkpoint_dict(checkpoint).get("extra", {}).get("train_config") or {}
+    weights = from_dict(LossWeights, stored.get("loss_weights"), "train_config.loss_weights")
+    return dataclasses.replace(cfg, loss_weights=weights)
+
+
 def clip_loss(model: nn.Module, batch: ClipBatch, spec: ModelSpec, device: torch.device,
-              frames: list | None = None) -> Tensor:
-    """Mean over the clip's frames of the weighted multi-task loss (state carried).
+              weights: LossWeights, frames: list | None = None) -> Tensor:
+    """Mean over the clip's frames of the ``weights``-weighted multi-task loss (state carried).
 
     ``frames``, if given, receives ``(output, targets)`` of every frame.
     """
-    state, total = None, []
-    with_hog = model.training and getattr(model, "hog_head", None) is not None
-    for t in range(batch.images.shape[1]):
-        images, targets = frame_inputs(batch, t, spec, device, with_hog)
-        output, state = model(images, state=state)
-        priors = model.priors(*images.shape[-2:]) if output.det_logits is not None else None
-        losses = task_losses(output, targets, priors, spec.model.detection.variances)
-        total.append(weighted_total(losses, LossWeights(), set(TASK_OF.values())))
-        if frames is not None:
-            frames.append((output, targets))
-    return torch.stack(total).mean()
+    losses = clip_losses(model, batch, spec, weights, TASK_OF.values(), device)
+    if frames is not None:
+        frames.extend(losses.frames)
+    return losses.total
 
 
 class FrameScores:
@@ -95,7 +101,7 @@ class FrameScores:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, spec: ModelSpec, device: torch.device,
-             max_batches: int = 0) -> dict[str, float]:
+             weights: LossWeights, max_batches: int = 0) -> dict[str, float]:
     """Mean loss and metrics over ``loader`` (eval mode, memory carried per clip):
     ``loss``, ``binary_dice``, ``type_dice`` and, with activity labels, ``activity_accuracy``
     and ``activity_f1``."""
@@ -106,7 +112,7 @@ def evaluate(model: nn.Module, loader: DataLoader, spec: ModelSpec, device: torc
         if max_batches and index >= max_batches:
             break
         frames: list = []
-        losses.append(float(clip_loss(model, batch, spec, device, frames)))
+        losses.append(float(clip_loss(model, batch, spec, device, weights, frames)))
         for output, targets in frames:
             scores.add(output.seg_logits, targets.masks, output.activity_logits,
                        targets.activity)

@@ -24,6 +24,7 @@ from surg_perception.pruning.graph import Unit, build_graph, find_units, twin_of
 from surg_perception.pruning.masking import initial_masks, masked, next_masks
 from surg_perception.pruning.report import count_params
 from surg_perception.pruning.surgery import rebuild, remove_channels, widths_for, with_widths
+from surg_perception.training.config import LossWeights
 
 
 @dataclasses.dataclass
@@ -44,13 +45,13 @@ class GadpResult:
 
 def train_steps(model: nn.Module, params: list[Tensor], stream: Iterator[ClipBatch],
                 steps: int, lr: float, spec: ModelSpec, device: torch.device,
-                extra_loss: Callable[[], Tensor] | None = None) -> None:
+                weights: LossWeights, extra_loss: Callable[[], Tensor] | None = None) -> None:
     """``steps`` Adam steps on ``params`` with the multi-task clip loss (+ ``extra_loss()``)."""
     if steps == 0:
         return
     optimizer = torch.optim.Adam(params, lr=lr)
     for _ in range(steps):
-        loss = clip_loss(model, next(stream), spec, device)
+        loss = clip_loss(model, next(stream), spec, device, weights)
         if extra_loss is not None:
             loss = loss + extra_loss()
         optimizer.zero_grad(set_to_none=True)
@@ -77,9 +78,9 @@ def attention_statistics(model: nn.Module, units: list[Unit], masks: dict[str, T
     try:
         with masked(model, units, masks), attention.attached():
             train_steps(model, list(attention.parameters()), stream, cfg.attention_iterations,
-                        cfg.attention_lr, spec, device, penalty)
+                        cfg.attention_lr, spec, device, _weights(cfg), penalty)
             attention.collecting = True
-            evaluate(model, loader, spec, device, cfg.eval_batches)
+            evaluate(model, loader, spec, device, _weights(cfg), cfg.eval_batches)
     finally:
         for p, flag in flags:
             p.requires_grad_(flag)
@@ -101,7 +102,7 @@ def mask_rounds(model: nn.Module, spec: ModelSpec, cfg: PruneConfig, units: list
     """Attention -> masks -> masked fine-tuning rounds; returns ``(masks, history, reason)``."""
     masks = initial_masks(units)
     base_params = count_params(spec)
-    base = evaluate(model, val, spec, device, cfg.eval_batches)
+    base = evaluate(model, val, spec, device, _weights(cfg), cfg.eval_batches)
     history = [_record(0, spec, units, masks, base_params, base)]
     log(f"unpruned: {base_params / 1e6:.3f} M params, {_fmt(base)}")
     for round_index in range(1, cfg.rounds + 1):
@@ -113,8 +114,8 @@ def mask_rounds(model: nn.Module, spec: ModelSpec, cfg: PruneConfig, units: list
         with masked(model, units, proposal):
             model.train()
             train_steps(model, list(model.parameters()), stream, cfg.finetune_iterations,
-                        cfg.lr, spec, device)
-            metrics = evaluate(model, val, spec, device, cfg.eval_batches)
+                        cfg.lr, spec, device, _weights(cfg))
+            metrics = evaluate(model, val, spec, device, _weights(cfg), cfg.eval_batches)
         drop = base[cfg.metric] - metrics[cfg.metric]
         record = _record(round_index, spec, units, proposal, base_params, metrics)
         log(f"round {round_index}: {record['weights_kept']:.1%} of weights kept, "
@@ -148,10 +149,15 @@ def run_gadp(model: nn.Module, spec: ModelSpec, cfg: PruneConfig, val: DataLoade
     pruned, pruned_spec = rebuild(model, spec)
     pruned.train()
     train_steps(pruned, list(pruned.parameters()), stream, cfg.regularise_iterations, cfg.lr,
-                pruned_spec, device)
-    final = evaluate(pruned, val, pruned_spec, device, cfg.eval_batches)
+                pruned_spec, device, _weights(cfg))
+    final = evaluate(pruned, val, pruned_spec, device, _weights(cfg), cfg.eval_batches)
     log(f"pruned + regularised: {_fmt(final)}")
     return GadpResult(pruned.eval(), pruned_spec, history, masks, final, reason)
+
+
+def _weights(cfg: PruneConfig) -> LossWeights:
+    """The clip loss's task weights (``with_run_loss_weights`` fills them from the checkpoint)."""
+    return cfg.loss_weights or LossWeights()
 
 
 def _fmt(metrics: dict[str, float]) -> str:

@@ -57,9 +57,9 @@ def _zero_hook(keep: Tensor):
 
 def _memory_outputs(model: nn.Module, channels: int) -> list[nn.Module]:
     """The memory's sub-modules whose output has the deepest map's channels (its results)."""
-    memory = getattr(model, "memory", None)
-    if memory is None:
+    if not model.has_memory:
         return []
+    memory = model.memory
     # ELA's and AGA's results both carry the feature's channels (AGA's is the aggregate);
     # the hook itself skips any output whose channel count differs.
     return list(memory.children())

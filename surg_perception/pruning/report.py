@@ -10,7 +10,6 @@ numbers and the plotted ones are the same measurement.
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from surg_perception.config import ModelSpec
-from surg_perception.model_info import model_info
+from surg_perception.model_info import model_info, param_count
 from surg_perception.models.registry import build_model
 from surg_perception.processing.timing import StageClock
 
@@ -32,10 +31,8 @@ LATENCY_STYLE = ("black", "-", "o")
 def count_params(spec: ModelSpec) -> int:
     """Inference parameters (the training-only HOG head excluded) of ``spec``'s model."""
     with torch.device("meta"):
-        model = build_model(dataclasses.replace(spec.model, pretrained_path=None))
-    hog = getattr(model, "hog_head", None)
-    hog_params = 0 if hog is None else sum(p.numel() for p in hog.parameters())
-    return sum(p.numel() for p in model.parameters()) - hog_params
+        model = build_model(spec.model)
+    return param_count(model) - param_count(getattr(model, "hog_head", None))
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ import dataclasses
 import torch
 from torch import Tensor, nn
 
-from surg_perception.checkpoint import check_state_dict
+from surg_perception.checkpoint import rebuild as rebuild_model
 from surg_perception.config import ModelConfig, ModelSpec
 from surg_perception.errors import ConfigError
 from surg_perception.models.channels import prunable_layers, read_channel_widths
@@ -28,7 +28,7 @@ def with_widths(cfg: ModelConfig, widths: dict[str, int]) -> ModelConfig:
     """``cfg`` with ``channel_widths`` updated by ``widths`` (other layers keep theirs)."""
     merged = dict(cfg.channel_widths)
     merged.update(widths)
-    return dataclasses.replace(cfg, channel_widths=tuple(merged.items()), pretrained_path=None)
+    return dataclasses.replace(cfg, channel_widths=tuple(merged.items()))
 
 
 def widths_for(units: list[Unit], masks: dict[str, Tensor]) -> dict[str, int]:
@@ -112,7 +112,7 @@ def remove_channels(model: nn.Module, cfg: ModelConfig, units: list[Unit],
         if unit.feeds_memory:
             deep_keep = keep.nonzero().flatten()
     _apply_derived_widths(model, cfg, graph)
-    if getattr(model, "memory", None) is not None and deep_keep is not None:
+    if model.has_memory and deep_keep is not None:
         model.memory = slice_memory(model.memory, deep_keep)
     return model
 
@@ -126,9 +126,6 @@ def rebuild(model: nn.Module, spec: ModelSpec) -> tuple[nn.Module, ModelSpec]:
     """
     widths = read_channel_widths(model)
     new_spec = dataclasses.replace(spec, model=with_widths(spec.model, dict(widths)))
-    rebuilt = build_model(new_spec.model)
-    state = model.state_dict()
-    check_state_dict(rebuilt, state, "<pruned model>")
-    rebuilt.load_state_dict(state)
+    rebuilt = rebuild_model(new_spec.model, model.state_dict(), "<pruned model>")
     param = next(model.parameters())
     return rebuilt.to(device=param.device, dtype=param.dtype).train(model.training), new_spec

@@ -16,25 +16,11 @@ import torch
 from surg_perception.config import ModelSpec, PostprocessConfig
 from surg_perception.errors import ConfigError
 from surg_perception.image_msgs import compressed_to_numpy, image_to_numpy, to_bgr
-from surg_perception.predictor import FrameResult, Predictor
+from surg_perception.predictor import FrameResult, Predictor, resolve_device
 from surg_perception.processing.overlay import OverlayOptions, render_overlay
 from surg_perception.ros import messages
 from surg_perception.ros.params import OUTPUTS, UNSET, UNSET_FLAG, NodeSettings
 from surg_perception.ros.worker import FrameKey, PendingFrame, is_duplicate, reset_reason
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available else cpu; a CUDA device without CUDA is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(
-            f"model.device={name!r} is not a torch device (cpu, cuda, cuda:N)") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"model.device={name!r} but CUDA is not available here; use cpu or auto")
-    return device
 
 
 def resolve_postprocess(checkpoint: PostprocessConfig,
@@ -56,8 +42,7 @@ def resolve_postprocess(checkpoint: PostprocessConfig,
 
 def load_predictor(settings: NodeSettings) -> Predictor:
     """Load the checkpoint, apply memory overrides and set thresholds, warm up."""
-    from surg_perception.checkpoint import check_state_dict, load_model
-    from surg_perception.models.registry import build_model
+    from surg_perception.checkpoint import load_model, rebuild
 
     if not settings.model_checkpoint:
         raise ConfigError("model.checkpoint is empty; set it to a checkpoint file "
@@ -66,10 +51,7 @@ def load_predictor(settings: NodeSettings) -> Predictor:
     model, spec = load_model(settings.model_checkpoint, device=device)
     if settings.memory_override and spec.model.memory.enabled:
         spec = _with_memory(spec, settings)
-        rebuilt = build_model(dataclasses.replace(spec.model, pretrained_path=None))
-        check_state_dict(rebuilt, model.state_dict(), settings.model_checkpoint)
-        rebuilt.load_state_dict(model.state_dict())
-        model = rebuilt
+        model = rebuild(spec.model, model.state_dict(), settings.model_checkpoint)
     predictor = Predictor(model, spec, device=device, dtype=settings.model_dtype)
     predictor.postprocess = resolve_postprocess(spec.postprocess, settings)
     if settings.model_warmup_steps:

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
+from surg_perception.processing.timing import latency_stats
 
 
 class NodeStats:
@@ -82,8 +82,4 @@ class NodeStats:
 def _percentiles(name: str, values: collections.deque[float]) -> dict[str, float]:
     if not values:
         return {}
-    data = np.fromiter(values, dtype=np.float64)
-    p50, p95, p99 = np.percentile(data, [50, 95, 99])
-    return {f"{name}.min": float(data.min()), f"{name}.mean": float(data.mean()),
-            f"{name}.p50": float(p50), f"{name}.p95": float(p95), f"{name}.p99": float(p99),
-            f"{name}.max": float(data.max())}
+    return {f"{name}.{key}": v for key, v in latency_stats(values).items() if key != "std"}

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from surg_perception.predictor import size_reset_reason
+
 
 @dataclasses.dataclass(frozen=True)
 class PendingFrame:
@@ -114,8 +116,8 @@ def reset_reason(prev: FrameKey | None, cur: FrameKey, max_gap_s: float) -> str:
         return "first frame"
     if cur.frame_id != prev.frame_id:
         return f"frame_id changed from {prev.frame_id!r} to {cur.frame_id!r}"
-    if cur.size != prev.size:
-        return f"image size changed from {prev.size} to {cur.size}"
+    if size_reset_reason(prev.size, cur.size):
+        return size_reset_reason(prev.size, cur.size)
     if cur.stamp_ns < prev.stamp_ns:
         return f"stamp went backwards by {(prev.stamp_ns - cur.stamp_ns) / 1e9:.3f} s"
     gap_s = (cur.stamp_ns - prev.stamp_ns) / 1e9

@@ -116,7 +116,8 @@ def phase_modules(model: nn.Module, phase: str) -> list[str]:
 def trainable_names(model: nn.Module, phase: str, base: frozenset[str]) -> frozenset[str]:
     """Parameter names that train in ``phase``: inside its modules and in ``base``."""
     prefixes = tuple(f"{m}." for m in phase_modules(model, phase))
-    return frozenset(n for n, _ in model.named_parameters() if n.startswith(prefixes) and n in base)
+    return frozenset(n for n, _ in model.named_parameters()
+                     if n.startswith(prefixes) and n in base)
 
 
 def apply_phase(model: nn.Module, phase: str, base: frozenset[str]) -> list[nn.Parameter]:

@@ -35,6 +35,11 @@ def _normalised_boxes(boxes: Tensor, height: int, width: int) -> Tensor:
     return (boxes / scale).clamp(0.0, 1.0)
 
 
+def frame_hog(batch: ClipBatch, t: int, spec: ModelSpec, device: torch.device) -> Tensor:
+    """HOG regression target ``[B, D]`` float32 of frame ``t`` (from the raw uint8 frames)."""
+    return torch.from_numpy(hog_targets(batch.images[:, t].numpy(), spec.model.hog)).to(device)
+
+
 def frame_inputs(batch: ClipBatch, t: int, spec: ModelSpec, device: torch.device,
                  with_hog: bool) -> tuple[Tensor, FrameTargets]:
     """Network input ``[B, 3, H, W]`` float32 and :class:`FrameTargets` of frame ``t``."""
@@ -42,9 +47,7 @@ def frame_inputs(batch: ClipBatch, t: int, spec: ModelSpec, device: torch.device
     frames = batch.images[:, t]  # [B, H, W, 3] uint8
     height, width = frames.shape[1:3]
     images = to_network_input(frames.to(device).permute(0, 3, 1, 2), spec.preprocess, "rgb")
-    hog = None
-    if with_hog:
-        hog = torch.from_numpy(hog_targets(frames.numpy(), spec.model.hog)).to(device)
+    hog = frame_hog(batch, t, spec, device) if with_hog else None
     targets = FrameTargets(
         masks=batch.masks[:, t].to(device),
         boxes=[_normalised_boxes(clip[t], height, width).to(device) for clip in batch.boxes],

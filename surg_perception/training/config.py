@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from surg_perception.config import MemoryConfig, from_dict, load_yaml
+from surg_perception.config import MemoryConfig, from_dict, load_yaml, to_dict
 from surg_perception.errors import ConfigError
 from surg_perception.training.ato import check_schedule
 
@@ -75,6 +75,10 @@ class TrainConfig:
     log_interval: int = 10
     ckpt_interval: int = 200
     loss_weights: LossWeights = LossWeights()
+    # Initialisation files, read once when a run starts (training/init.py; never downloaded).
+    # Kept out of the model spec, so checkpoints carry no paths of this machine.
+    pretrained_path: str | None = None  # AP-MTL: torchvision ImageNet .pth of the encoder
+    backbone_weights: str | None = None  # EndoARSS: DINOv2 .safetensors / .pth of the ViT
     phases: tuple[PhaseConfig, ...] = (
         PhaseConfig("detection", epochs=50),
         PhaseConfig("segmentation", epochs=50),
@@ -83,7 +87,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"train.optimizer {self.optimizer!r} unknown; use one of {OPTIMIZERS}")
+            raise ConfigError(
+                f"train.optimizer {self.optimizer!r} unknown; use one of {OPTIMIZERS}")
         positive = {"lr": self.lr, "batch_size": self.batch_size, "clip_length": self.clip_length,
                     "clip_stride": self.clip_stride, "log_interval": self.log_interval,
                     "ckpt_interval": self.ckpt_interval}
@@ -110,6 +115,16 @@ def fit_clip_to_memory(cfg: TrainConfig, memory: MemoryConfig) -> tuple[TrainCon
             f"{memory.tau}: training on clips of {memory.tau} frames so the local memory fills "
             f"as it does at inference; set train.clip_length >= {memory.tau} to silence this")
     return dataclasses.replace(cfg, clip_length=memory.tau), note
+
+
+def portable(cfg: TrainConfig) -> dict:
+    """``cfg`` as a dict for a checkpoint: initialisation files by file name only (provenance
+    without this machine's directories)."""
+    data = to_dict(cfg)
+    for key in ("pretrained_path", "backbone_weights"):
+        if data[key] is not None:
+            data[key] = Path(data[key]).name
+    return data
 
 
 def train_config_from_dict(data: dict) -> TrainConfig:

@@ -1,4 +1,4 @@
-"""Training data: EndoVis 2017-layout clips resized (and optionally augmented) to the input size."""
+"""Training data: EndoVis 2017-layout clips, resized (optionally augmented) to the input size."""
 
 from __future__ import annotations
 

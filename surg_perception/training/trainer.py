@@ -13,45 +13,26 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from tqdm import tqdm
 
-from surg_perception.checkpoint import check_state_dict, load_checkpoint_dict, save_checkpoint
-from surg_perception.config import ModelSpec, to_dict
+from surg_perception.checkpoint import load_checkpoint_dict, rebuild, save_checkpoint
+from surg_perception.config import ModelSpec
 from surg_perception.errors import CheckpointError
-from surg_perception.models.outputs import ModelOutput
 from surg_perception.models.registry import build_model
 from surg_perception.training import ato
-from surg_perception.training.batch import frame_inputs
-from surg_perception.training.config import TrainConfig, fit_clip_to_memory
+from surg_perception.training.config import TrainConfig, fit_clip_to_memory, portable
 from surg_perception.training.data import ClipStream, build_clips
 from surg_perception.training.distributed import (init_distributed, process_device, reduce_mean,
                                                   wrap_model)
+from surg_perception.training.init import initialise
 from surg_perception.training.logs import TrainLog, write_resolved_config
-from surg_perception.training.losses import TASK_OF, task_losses, weighted_total
+from surg_perception.training.losses import TASK_OF
 from surg_perception.training.optim import PhaseSpan, build_optimizer, schedule
 from surg_perception.training.run_state import capture_rng, restore_rng, seed_everything
+from surg_perception.training.step import ClipModel, clip_losses
 
 LAST = "checkpoints/last.pt"
-
-
-class ClipModel(nn.Module):
-    """``outputs = clip_model(frames)``: run the T frames of a clip through one memory stream.
-
-    One forward per clip, so DDP sees one forward per backward. ``frames``: T tensors
-    ``[B, 3, H, W]``; returns T :class:`ModelOutput`; the state starts empty.
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, frames: list[Tensor]) -> list[ModelOutput]:
-        state, outputs = None, []
-        for images in frames:
-            output, state = self.model(images, state=state)
-            outputs.append(output)
-        return outputs
 
 
 class Trainer:
@@ -76,18 +57,25 @@ class Trainer:
             warnings.warn(note, stacklevel=2)
         self.device = process_device(torch.device(device), self.info)
         seed_everything(cfg.seed)
-        self.model = build_model(spec.model).to(self.device)
+        resumed = load_checkpoint_dict(self.run_dir / LAST) if resume else None
+        if resumed is None:
+            self.model = build_model(spec.model)
+            initialise(self.model, cfg.pretrained_path, cfg.backbone_weights)
+        else:  # every weight comes from the checkpoint; no initialisation file is read
+            self.model = rebuild(spec.model, resumed["state_dict"], self.run_dir / LAST)
+        self.model = self.model.to(self.device)
         self.base = ato.base_trainable(self.model)
         self.stream = ClipStream(build_clips(data_root, spec, cfg), cfg, self.info)
         self.phases = schedule(cfg, self.stream.per_epoch)
         height, width = spec.preprocess.input_size
-        # Computed before any DDP wrapping: priors are a cached buffer of the model.
+        # Computed before any DDP wrapping: priors are a cached buffer of the model
+        # (clip_losses then reads the cache).
         self.priors = self.model.priors(height, width) if self.model.has_detection else None
         self.amp = cfg.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.step = 0
         self.history: list[dict[str, float]] = []
-        self._restored: dict | None = self._load_resume() if resume else None
+        self._restored: dict | None = None if resumed is None else self._train_state(resumed)
 
     @property
     def total_steps(self) -> int:
@@ -95,14 +83,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ resume / checkpoints
 
-    def _load_resume(self) -> dict:
-        path = self.run_dir / LAST
-        data = load_checkpoint_dict(path)
+    def _train_state(self, data: dict) -> dict:
         state = data.get("extra", {}).get("train_state")
         if state is None:
-            raise CheckpointError(f"{path}: no train_state to resume from; start a new run")
-        check_state_dict(self.model, data["state_dict"], path)
-        self.model.load_state_dict(data["state_dict"])
+            raise CheckpointError(f"{self.run_dir / LAST}: no train_state to resume from; "
+                                  "start a new run")
         self.step = int(state["step"])
         return state
 
@@ -112,7 +97,7 @@ class Trainer:
         train_state = {
             "step": self.step, "phase_index": phase, "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-            "rng": capture_rng(), "train_config": to_dict(self.cfg),
+            "rng": capture_rng(), "train_config": portable(self.cfg),
         }
         save_checkpoint(path, self.model, self.spec, extra={"train_state": train_state})
 
@@ -127,20 +112,9 @@ class Trainer:
                    ) -> dict[str, float]:
         """One optimiser step on a clip batch; returns the frame-averaged losses."""
         ato.set_train_mode(self.model, phase)
-        with_hog = self.model.hog_head is not None if hasattr(self.model, "hog_head") else False
-        steps = [frame_inputs(batch, t, self.spec, self.device, with_hog)
-                 for t in range(batch.images.shape[1])]
-        with self._autocast():
-            outputs = net([images for images, _ in steps])
-        variances = tuple(self.spec.model.detection.variances)
-        sums: dict[str, Tensor] = {}
-        total = torch.zeros((), device=self.device)
-        for output, (_, targets) in zip(outputs, steps):
-            losses = task_losses(output, targets, self.priors, variances)
-            total = total + weighted_total(losses, self.cfg.loss_weights, ato.active_losses(phase))
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + value.detach()
-        total = total / len(steps)
+        losses = clip_losses(self.model, batch, self.spec, self.cfg.loss_weights,
+                             ato.active_losses(phase), self.device, net, self._autocast())
+        total = losses.total
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         if self.cfg.grad_clip > 0:
@@ -150,7 +124,7 @@ class Trainer:
         self.scaler.step(optimizer)
         self.scaler.update()
         scheduler.step()
-        logs = {name: float(value) / len(steps) for name, value in sums.items()}
+        logs = {name: float(value) for name, value in losses.terms.items()}
         logs["total"] = float(total.detach())
         return logs
 
@@ -180,7 +154,7 @@ class Trainer:
                 log.close()
         if self.step == self.total_steps and self.info.is_main:
             save_checkpoint(self.run_dir / "model.pt", self.model, self.spec,
-                            extra={"train_config": to_dict(self.cfg), "step": self.step})
+                            extra={"train_config": portable(self.cfg), "step": self.step})
         if self.info.enabled:
             torch.distributed.barrier()
         return self.history

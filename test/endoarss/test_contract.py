@@ -13,6 +13,7 @@ from surg_perception.checkpoint import load_model, save_checkpoint
 from surg_perception.config import load_spec
 from surg_perception.errors import ConfigError, ImageFormatError
 from surg_perception.models.endoarss import EndoARSS, build_endoarss, trainable_parameter_groups
+from surg_perception.models.outputs import PerceptionModel
 from surg_perception.models.registry import build_model
 
 CONFIGS = Path(__file__).resolve().parents[2] / "config" / "models"
@@ -32,6 +33,12 @@ def test_eval_outputs_follow_the_contract(tiny_model, tiny_spec, images):
 def test_state_passes_through_as_none(tiny_model, images):
     _, state = tiny_model.eval()(images, state=None)
     assert tiny_model(images, state=state)[1] is None
+
+
+def test_satisfies_the_model_protocol(tiny_model):
+    assert isinstance(tiny_model, PerceptionModel)
+    assert (tiny_model.has_detection, tiny_model.has_activity, tiny_model.has_memory) == (
+        False, True, False)
 
 
 def test_priors_are_refused_without_detection_head(tiny_model):

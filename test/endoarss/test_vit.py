@@ -12,10 +12,10 @@ from surg_perception.errors import CheckpointError, ConfigError
 from surg_perception.models.endoarss.vit import (
     ViTBackbone,
     build_vit,
-    load_backbone_weights,
     patch_multiple_size,
     tokens_to_map,
 )
+from surg_perception.training.init import load_vit_weights as load_backbone_weights
 
 
 def test_tokens_to_map_puts_each_token_at_its_grid_position():

@@ -12,6 +12,7 @@ from surg_perception.config import ModelConfig
 from surg_perception.errors import ConfigError
 from surg_perception.models.channels import prunable_layers, read_channel_widths
 from surg_perception.models.registry import build_encoder, build_model
+from surg_perception.training.init import load_pretrained_encoder
 
 
 def _shapes(model) -> dict[str, tuple[int, ...]]:
@@ -97,11 +98,13 @@ def test_local_pretrained_weights_are_loaded(tmp_path):
     reference = torchvision.models.mobilenet_v2(weights=None, width_mult=0.25)
     path = tmp_path / "mnv2.pth"
     torch.save(reference.state_dict(), path)
-    enc = build_encoder(ModelConfig(encoder="mobilenet_v2", width_mult=0.25,
-                                    pretrained_path=str(path)))
+    model = build_model(ModelConfig(encoder="mobilenet_v2", width_mult=0.25))
+    load_pretrained_encoder(model, path)
+    enc = model.encoder
     assert torch.equal(enc.stage5.block17.conv[2].weight, reference.features[17].conv[2].weight)
     with pytest.raises(ConfigError, match="width_mult 1.0"):
-        build_encoder(ModelConfig(encoder="mobilenet_v2", width_mult=0.5,
-                                  pretrained_path=str(path)))
+        load_pretrained_encoder(build_model(ModelConfig(encoder="mobilenet_v2", width_mult=0.5)),
+                                path)
     with pytest.raises(ConfigError, match="does not exist"):
-        build_encoder(ModelConfig(pretrained_path=str(tmp_path / "missing.pth")))
+        load_pretrained_encoder(build_model(ModelConfig(width_mult=0.125)),
+                                tmp_path / "missing.pth")

@@ -12,34 +12,36 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from surg_perception.checkpoint import load_model, save_checkpoint
 from surg_perception.config import ModelSpec, load_spec
+from surg_perception.data.clips import ClipBatch
+from surg_perception.models.outputs import PerceptionModel
 from surg_perception.models.registry import build_model
-from surg_perception.ops.box_ops import match_batch
-from surg_perception.ops.hog import hog_targets
-from surg_perception.ops.multibox_loss import multibox_loss
+from surg_perception.training.config import LossWeights
+from surg_perception.training.losses import TASK_OF
+from surg_perception.training.step import clip_losses
 
 
-def _training_loss(model, spec: ModelSpec, out, images_uint8: np.ndarray) -> dict:
-    """Every task's loss against synthetic targets (the trainer owns the real recipe)."""
+def _clip_batch(spec: ModelSpec, raw: np.ndarray, frames: int) -> ClipBatch:
+    """A collated batch of ``raw`` frames (shifted per step) with synthetic targets."""
     cfg = spec.model
-    b, _, h, w = out.seg_logits.shape
+    b, h, w, _ = raw.shape
     gen = torch.Generator().manual_seed(0)
-    losses = {"seg": F.cross_entropy(
-        out.seg_logits, torch.randint(0, len(cfg.seg_classes), (b, h, w), generator=gen))}
-    if model.has_detection:
-        boxes = [torch.tensor([[0.1, 0.2, 0.5, 0.6], [0.55, 0.1, 0.9, 0.45]])] * b
-        labels = [torch.tensor([1, len(cfg.det_classes)])] * b
-        deltas, target = match_batch(boxes, labels, model.priors(h, w), cfg.detection.variances)
-        det = multibox_loss(out.det_logits, out.det_deltas, target, deltas)
-        losses.update(det_loc=det.loc, det_conf=det.conf)
-    if model.has_activity:
-        losses["activity"] = F.cross_entropy(out.activity_logits, torch.arange(b))
-    if out.hog is not None:
-        losses["hog"] = F.mse_loss(out.hog, torch.from_numpy(hog_targets(images_uint8, cfg.hog)))
-    return losses
+    clip = np.stack([np.clip(raw.astype(np.int16) + 25 * t, 0, 255).astype(np.uint8)
+                     for t in range(frames)], axis=1)  # [B, T, H, W, 3]
+    boxes = torch.tensor([[0.1, 0.2, 0.5, 0.6], [0.55, 0.1, 0.9, 0.45]]) * torch.tensor(
+        [w, h, w, h])
+    labels = torch.tensor([1, len(cfg.det_classes)])
+    return ClipBatch(
+        images=torch.from_numpy(clip),
+        masks=torch.randint(0, len(cfg.seg_classes), (b, frames, h, w), generator=gen),
+        boxes=[[boxes] * frames for _ in range(b)],
+        labels=[[labels] * frames for _ in range(b)],
+        activity=torch.arange(b).repeat_interleave(frames).reshape(b, frames),
+        sequences=["contract"] * b,
+        frames=torch.arange(frames).repeat(b, 1),
+    )
 
 
 class ModelContract:
@@ -65,16 +67,26 @@ class ModelContract:
         return out, state
 
     def test_train_losses_finite_and_every_parameter_gets_a_gradient(self, spec):
+        """The trainer's own clip -> loss recipe (training.step.clip_losses), every task."""
         model = self.build(spec).train()
-        images, raw = self.images()
-        out, _ = self.run(model, images)
-        losses = _training_loss(model, spec, out, raw)
-        assert set(losses) >= {"seg", "det_loc", "det_conf", "activity", "hog"}
-        for name, value in losses.items():
+        _, raw = self.images()
+        spec = dataclasses.replace(spec, preprocess=dataclasses.replace(
+            spec.preprocess, input_size=self.size))
+        losses = clip_losses(model, _clip_batch(spec, raw, self.frames), spec, LossWeights(),
+                             TASK_OF.values(), torch.device("cpu"))
+        assert set(losses.terms) >= {"seg", "det_loc", "det_conf", "activity", "hog"}
+        for name, value in losses.terms.items():
             assert torch.isfinite(value), name
-        sum(losses.values()).backward()
+        assert torch.isfinite(losses.total)
+        losses.total.backward()
         missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
         assert missing == []
+
+    def test_satisfies_the_model_protocol(self, spec):
+        model = self.build(spec)
+        assert isinstance(model, PerceptionModel)
+        assert model.has_memory == spec.model.memory.enabled
+        assert model.has_detection and model.has_activity
 
     def test_eval_shapes_and_no_hog(self, spec):
         model = self.build(spec).eval()

@@ -12,7 +12,8 @@ import torch
 from surg_perception.checkpoint import save_checkpoint
 from surg_perception.errors import ConfigError, ImageFormatError
 from surg_perception.models.registry import build_model
-from surg_perception.predictor import FrameResult, Predictor, resolve_dtype
+from surg_perception.predictor import (DTYPES, FrameResult, Predictor, resolve_device,
+                                       resolve_dtype, size_reset_reason)
 from surg_perception.processing.colors import colorize_np, palette_for
 
 
@@ -39,7 +40,8 @@ def test_frame_result_contract_on_odd_non_square_frame(predictor, tiny_spec, ran
     assert result.activity_probs.shape == (len(tiny_spec.model.activity_classes),)
     assert result.activity_probs.dtype == np.float32
     assert result.activity_probs.sum() == pytest.approx(1.0, abs=1e-5)
-    assert {"preprocess", "network", "postprocess", "total"} <= set(result.timings_ms)
+    assert {"host_to_device", "preprocess", "network", "postprocess", "device_to_host",
+            "total"} <= set(result.timings_ms)
     assert result.memory == {"local_size": 1, "global_size": 0, "reset": True}
     assert predictor.step(random_frame(101, 157)).color_mask is None
 
@@ -128,6 +130,40 @@ def test_dtypes(tiny_model, tiny_spec):
         resolve_dtype("int8")
     with pytest.raises(ConfigError, match="use fp32 on cpu"):
         Predictor(tiny_model, tiny_spec, dtype="fp16")
+
+
+def test_one_dtype_table_and_device_rule():
+    assert DTYPES == {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ConfigError, match="--device='gpu0' is not a torch device"):
+        resolve_device("gpu0", "--device")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="model.device='cuda' but CUDA is not available"):
+            resolve_device("cuda")
+    params = pytest.importorskip("surg_perception.ros.params")  # the node's choices
+    assert params.DTYPES == tuple(DTYPES)
+
+
+def test_size_reset_rule():
+    assert size_reset_reason(None, (10, 20)) == ""
+    assert size_reset_reason((10, 20), (10, 20)) == ""
+    assert size_reset_reason((10, 20), (20, 10)) == "image size changed from (10, 20) to (20, 10)"
+
+
+def test_injected_network_runs_the_step(tiny_model, tiny_spec, random_frame):
+    calls, model = [], copy.deepcopy(tiny_model)
+
+    def network(images, state):
+        calls.append(tuple(images.shape))
+        return model(images, state=state)
+
+    frame = random_frame(64, 80)
+    injected = Predictor(model, tiny_spec, network=network).step(frame)
+    eager = Predictor(copy.deepcopy(tiny_model), tiny_spec).step(frame)
+    assert calls == [(1, 3, *tiny_spec.preprocess.input_size)]
+    assert np.array_equal(injected.mask, eager.mask)
+    np.testing.assert_array_equal(injected.scores, eager.scores)
 
 
 def test_warmup_leaves_memory_empty(predictor):

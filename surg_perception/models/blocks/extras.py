@@ -16,15 +16,14 @@ class ExtraBlock(nn.Module):
             one-pixel zero padding is added so small inputs still give ``h' >= 1``.
     """
 
-    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, mode: str,
-                 **factory):
+    def __init__(self, in_channels: int, mid_channels: int, out_channels: int, mode: str):
         super().__init__()
         if mode not in ("down", "valid"):
             raise ValueError(f"ExtraBlock mode must be 'down' or 'valid', got {mode!r}")
         self.mode = mode
-        self.reduce = nn.Conv2d(in_channels, mid_channels, 1, **factory)
+        self.reduce = nn.Conv2d(in_channels, mid_channels, 1)
         stride, padding = (2, 1) if mode == "down" else (1, 0)
-        self.expand = nn.Conv2d(mid_channels, out_channels, 3, stride, padding, **factory)
+        self.expand = nn.Conv2d(mid_channels, out_channels, 3, stride, padding)
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.relu(self.reduce(x))

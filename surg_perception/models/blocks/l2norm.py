@@ -14,11 +14,11 @@ class L2Norm(nn.Module):
     Shapes: ``[B, C, H, W] -> [B, C, H, W]``.
     """
 
-    def __init__(self, channels: int, init_scale: float = 20.0, eps: float = 1e-10, **factory):
+    def __init__(self, channels: int, init_scale: float = 20.0, eps: float = 1e-10):
         super().__init__()
         self.eps = eps
         self.init_scale = init_scale
-        self.weight = nn.Parameter(torch.empty(channels, **factory))
+        self.weight = nn.Parameter(torch.empty(channels))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -18,17 +18,17 @@ class SkipSCSE(nn.Module):
     - sSE: 1x1 conv C -> 1 -> sigmoid, scales pixels.
     """
 
-    def __init__(self, channels: int, reduction: int = 4, **factory):
+    def __init__(self, channels: int, reduction: int = 4):
         super().__init__()
         hidden = max(1, channels // reduction)
         self.cse = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(channels, hidden, 1, **factory),
+            nn.Conv2d(channels, hidden, 1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, channels, 1, **factory),
+            nn.Conv2d(hidden, channels, 1),
             nn.Sigmoid(),
         )
-        self.sse = nn.Sequential(nn.Conv2d(channels, 1, 1, **factory), nn.Sigmoid())
+        self.sse = nn.Sequential(nn.Conv2d(channels, 1, 1), nn.Sigmoid())
 
     def forward(self, x: Tensor) -> Tensor:
         return x * self.cse(x) + x * self.sse(x) + x

@@ -10,16 +10,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torchvision.ops import Conv2dNormActivation
 
 from surg_perception.models.blocks.skip_scse import SkipSCSE
-
-
-def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
 
 
 class DecoderStage(nn.Module):
@@ -29,8 +22,8 @@ class DecoderStage(nn.Module):
         super().__init__()
         reduced = max(1, skip_channels // 4)
         self.up = nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1)
-        self.skip = _conv_bn_relu(skip_channels, reduced, 1)
-        self.fuse = _conv_bn_relu(out_channels + reduced, out_channels, 3)
+        self.skip = Conv2dNormActivation(skip_channels, reduced, 1)
+        self.fuse = Conv2dNormActivation(out_channels + reduced, out_channels, 3)
         self.attention = SkipSCSE(out_channels)
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:

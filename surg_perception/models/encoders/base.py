@@ -58,12 +58,23 @@ class Encoder(nn.Module):
         raise NotImplementedError
 
     def extend(self, feats: EncoderFeatures, deepest: Tensor) -> EncoderFeatures:
-        raise NotImplementedError
+        """Put ``deepest`` back and run the detection-only ``self.extras`` blocks below it
+        (each reads the previous map), as both AP-MTL encoders do."""
+        det = [*feats.det_features[:-1], deepest]
+        for block in self.extras:
+            det.append(block(det[-1]))
+        return EncoderFeatures([*feats.taps[:-1], deepest], det, deepest)
 
     def forward(self, x: Tensor) -> EncoderFeatures:
         """``[B, 3, H, W] -> EncoderFeatures``; H and W divisible by 32."""
         feats = self.trunk(x)
         return self.extend(feats, feats.deepest)
+
+    def imagenet_layout(self) -> nn.Module:
+        """This encoder's layers in the key layout of its torchvision ImageNet ``features``
+        (the same module objects), for ``training.init.load_pretrained_encoder``."""
+        raise ConfigError(f"{type(self).__name__} has no ImageNet weight layout; set "
+                          "train.pretrained_path: null")
 
     @property
     def tap_channels(self) -> tuple[int, ...]:

@@ -23,7 +23,6 @@ from torchvision.models.mobilenetv2 import InvertedResidual
 from surg_perception.config import ModelConfig
 from surg_perception.errors import ConfigError
 from surg_perception.models.blocks.extras import ExtraBlock
-from surg_perception.models.encoders import pretrained
 from surg_perception.models.encoders.base import (
     Encoder,
     EncoderFeatures,
@@ -85,8 +84,6 @@ class MobileNetV2Encoder(Encoder):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         net = torchvision.models.mobilenet_v2(weights=None, width_mult=cfg.width_mult)
-        if cfg.pretrained_path:
-            pretrained.load_into(net.features, cfg.pretrained_path, prefix="features.")
         blocks = list(net.features)[:-1]  # drop the 1x1 conv to the classifier width
         names = ["stem"] + [f"block{i}" for i in range(1, len(blocks))]
         widths = cfg.widths()
@@ -111,6 +108,12 @@ class MobileNetV2Encoder(Encoder):
             in_ch = out_w
         self.extras = nn.ModuleList(extras)
         self.conv_paths = self._conv_paths()
+
+    def imagenet_layout(self) -> nn.Sequential:
+        """torchvision's ``features[:18]`` (stem, block1..block17), sharing this encoder's
+        modules, so ImageNet weights load by their own keys."""
+        stages = (self.stage1, self.stage2, self.stage3, self.stage4, self.stage5)
+        return nn.Sequential(*(block for stage in stages for block in stage))
 
     @staticmethod
     def _valid_names(blocks: list[nn.Module], names: list[str]) -> list[str]:
@@ -140,12 +143,6 @@ class MobileNetV2Encoder(Encoder):
             x = stage(x)
             taps.append(x)
         return EncoderFeatures(taps, taps[2:], taps[-1])
-
-    def extend(self, feats: EncoderFeatures, deepest: Tensor) -> EncoderFeatures:
-        det = [*feats.det_features[:-1], deepest]
-        for block in self.extras:
-            det.append(block(det[-1]))
-        return EncoderFeatures([*feats.taps[:-1], deepest], det, deepest)
 
     @staticmethod
     def _stage_width(stage: nn.Sequential) -> int:

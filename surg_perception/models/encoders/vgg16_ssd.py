@@ -31,7 +31,6 @@ from torchvision.models.vgg import cfgs, make_layers
 from surg_perception.config import ModelConfig
 from surg_perception.models.blocks.extras import ExtraBlock
 from surg_perception.models.blocks.l2norm import L2Norm
-from surg_perception.models.encoders import pretrained
 from surg_perception.models.encoders.base import (
     Encoder,
     EncoderFeatures,
@@ -98,8 +97,6 @@ class VGG16SSD(Encoder):
         names = iter(vgg_conv_names())
         layer_cfg = [item if item == "M" else widths[next(names)] for item in cfgs["D"]]
         features = make_layers(layer_cfg, batch_norm=False)
-        if cfg.pretrained_path:
-            pretrained.load_into(features, cfg.pretrained_path, prefix="features.")
         stages = _split_at_pools(features)
         # torchvision's pool5 (2x2 s2) becomes SSD's 3x3 s1 pool, followed by the fc convs.
         stages.pop()  # the stage holding only torchvision's pool5
@@ -121,6 +118,17 @@ class VGG16SSD(Encoder):
         self.extras = nn.ModuleList(extras[1:])
         self.conv_paths = self._conv_paths()
 
+    def imagenet_layout(self) -> nn.Sequential:
+        """torchvision's ``features[:30]`` (conv1_1 .. relu5_3), sharing this encoder's modules,
+        so ImageNet weights load by their own keys (torchvision's pool5 holds no weights)."""
+        layers = []
+        for stage in (self.stage1, self.stage2, self.stage3, self.stage4, self.stage5):
+            for name, layer in stage.named_children():
+                if name == "pool5":
+                    return nn.Sequential(*layers)
+                layers.append(layer)
+        return nn.Sequential(*layers)
+
     def _conv_paths(self) -> dict[str, str]:
         paths = {}
         for stage in ("stage1", "stage2", "stage3", "stage4", "stage5"):
@@ -139,12 +147,6 @@ class VGG16SSD(Encoder):
         s16 = self.stage5(s8)
         s32 = self.conv8(s16)
         return EncoderFeatures([s2, s4, s8, s16, s32], [self.l2norm(s8), s16, s32], s32)
-
-    def extend(self, feats: EncoderFeatures, deepest: Tensor) -> EncoderFeatures:
-        det = [*feats.det_features[:-1], deepest]
-        for block in self.extras:
-            det.append(block(det[-1]))
-        return EncoderFeatures([*feats.taps[:-1], deepest], det, deepest)
 
     @property
     def tap_channels(self) -> tuple[int, ...]:

@@ -14,20 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.segmentation.deeplabv3 import ASPP
+from torchvision.ops import Conv2dNormActivation
 
 from surg_perception.errors import ConfigError
 
 # DeepLabV3's rates for an output stride of 16; the ViT's stride is 14.
 ATROUS_RATES: tuple[int, int, int] = (6, 12, 18)
-
-
-def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    """3x3 conv (no bias) + BatchNorm + ReLU, spatial size kept."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
 
 
 class SegmentationHead(nn.Module):
@@ -41,7 +33,7 @@ class SegmentationHead(nn.Module):
         if num_classes <= 0:
             raise ConfigError("EndoARSS needs at least one segmentation class (model.seg_classes)")
         self.aspp = ASPP(in_channels, list(ATROUS_RATES), out_channels=channels)
-        self.refine = conv_bn_relu(channels, channels)
+        self.refine = Conv2dNormActivation(channels, channels, 3)  # keeps h, w
         self.classifier = nn.Conv2d(channels, num_classes, kernel_size=1)
 
     def forward(self, feat: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -59,7 +51,7 @@ class ActivityHead(nn.Module):
         super().__init__()
         if num_classes <= 0:
             raise ConfigError("ActivityHead needs at least one class (model.activity_classes)")
-        self.refine = conv_bn_relu(in_channels, channels)
+        self.refine = Conv2dNormActivation(in_channels, channels, 3)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(channels + in_channels, num_classes)
 

@@ -18,7 +18,6 @@ from surg_perception.models.endoarss.vit import (
     ViTBackbone,
     build_vit,
     freeze,
-    load_backbone_weights,
     tokens_to_map,
 )
 from surg_perception.models.outputs import ModelOutput
@@ -38,6 +37,7 @@ class EndoARSS(nn.Module):
 
     has_detection = False
     has_activity = True
+    has_memory = False
 
     def __init__(
         self,
@@ -101,13 +101,12 @@ def _check_supported(cfg: ModelConfig) -> None:
 def build_endoarss(cfg: ModelConfig) -> EndoARSS:
     """Build the EndoARSS model for ``cfg`` (``cfg.endoarss`` or its defaults).
 
-    Order: ViT -> local backbone weights (if any) -> freeze -> inject LoRA -> task modules.
+    Order: ViT -> freeze -> inject LoRA -> task modules. Local DINOv2 weights are loaded into
+    the frozen ViT afterwards, by ``training.init.load_backbone`` (``train.backbone_weights``).
     """
     _check_supported(cfg)
     arss = cfg.endoarss if cfg.endoarss is not None else EndoArssConfig()
     vit = build_vit(arss.vit_size, arss.patch_size)
-    if arss.backbone_weights is not None:
-        load_backbone_weights(vit, arss.backbone_weights)
     freeze(vit)
     inject_lora(vit, arss.lora_rank)
     backbone = ViTBackbone(vit)

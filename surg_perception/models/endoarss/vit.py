@@ -2,8 +2,8 @@
 
 The architecture is timm's; this module adds what the EndoARSS family needs around it:
 
-* weights come only from a local file (``.safetensors`` or a ``weights_only`` torch file, in
-  timm or original DINOv2 key layout); nothing is ever downloaded;
+* weights come from the checkpoint, or at the start of training from a local file
+  (``training/init.py``: ``train.backbone_weights``); nothing here reads files;
 * every backbone weight is frozen (LoRA, injected later by :mod:`.lora`, is what trains);
 * inputs of any size: the package's input contract is ``H, W % 32 == 0`` while the ViT needs
   multiples of the patch size, so the image is resized (bilinear) to the nearest multiple of
@@ -16,15 +16,12 @@ what the original DINOv2 code uses and exports as an ONNX ``Resize``.
 
 from __future__ import annotations
 
-import pickle
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
-from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
+from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from surg_perception.errors import CheckpointError, ConfigError
+from surg_perception.errors import ConfigError
 
 # name -> (embed_dim, depth, num_heads, pretraining image size). The image size fixes the
 # stored position-embedding grid (518 / 14 = 37, as DINOv2 checkpoints have it).
@@ -116,46 +113,6 @@ def build_vit(size: str, patch_size: int = 14) -> VisionTransformer:
         init_values=1e-5,
         dynamic_img_size=True,  # NHWC, non-strict patch embed; the pos embed is resampled here
     )
-
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise CheckpointError(
-            f"backbone weights not found: {path}; set model.endoarss.backbone_weights to a local "
-            "DINOv2 file (.safetensors or .pth) or to null for a randomly initialised backbone"
-        )
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"cannot read backbone weights {path}: {exc}; expected a safetensors file or a "
-            "tensor-only torch state dict (weights_only=True)"
-        ) from exc
-    if not isinstance(state, dict):
-        raise CheckpointError(f"backbone weights {path}: expected a state dict, got {type(state)}")
-    return state
-
-
-def load_backbone_weights(vit: VisionTransformer, path: str | Path) -> None:
-    """Load a local timm- or DINOv2-layout state dict into ``vit``; every key must match."""
-    state = checkpoint_filter_fn(_read_state_dict(Path(path)), vit)
-    state = {k: v for k, v in state.items() if not k.startswith("head.")}
-    try:
-        missing, unexpected = vit.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatch
-        raise CheckpointError(
-            f"backbone weights {path} do not fit this ViT: {exc}; check model.endoarss.vit_size"
-        ) from exc
-    missing = [k for k in missing if not k.startswith("head.")]
-    if missing or unexpected:
-        raise CheckpointError(
-            f"backbone weights {path} do not fit this ViT: missing {missing[:5]}, unexpected "
-            f"{unexpected[:5]}; check model.endoarss.vit_size/patch_size (registers unsupported)"
-        )
 
 
 def freeze(module: nn.Module) -> None:
