@@ -25,7 +25,8 @@ DIST_OF = {"cv2": "opencv-python-headless", "yaml": "pyyaml", "skimage": "scikit
 # unit (top-level module or subpackage; models/endoarss on its own) -> extras it needs
 UNIT_EXTRAS = {
     "training": {"train"}, "evaluation": {"train"}, "pruning": {"train", "prune"},
-    "bags": {"bags"}, "export": {"export"}, "endoarss": {"endoarss"},
+    "bags": {"bags"}, "ros": {"bags"},  # ros/process_bag.py and replay read bags
+    "export": {"export"}, "endoarss": {"endoarss"},
 }
 # declared, never imported by name: why they are needed
 RUNTIME_ONLY = {
