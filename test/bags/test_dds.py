@@ -54,14 +54,15 @@ def test_recorder_writes_what_a_publisher_sent(node, tmp_path):
     topics = [("/rec/image", "sensor_msgs/msg/Image"),
               ("/rec/detections", "vision_msgs/msg/Detection2DArray")]
     sent = [_image(i) for i in range(5)]
-    with TopicRecorder(node, topics, tmp_path / "rec") as recorder:
+    with TopicRecorder(node, topics, tmp_path / "rec.mcap") as recorder:
         assert node.spin_until(lambda: images.get_subscription_count()
                                and detections.get_subscription_count())
         for msg in sent:
             images.publish(msg)
         detections.publish(Detection2DArray(header=sent[0].header))
         assert node.spin_until(lambda: sum(recorder.counts.values()) == 6)
-    with BagReader(tmp_path / "rec") as reader:
+    assert (tmp_path / "rec.mcap").is_file()  # a .mcap name is one file
+    with BagReader(tmp_path / "rec.mcap") as reader:
         assert reader.topics == dict(topics)
         recorded = [m.raw for m in reader.messages(["/rec/image"])]
         times = [m.timestamp for m in reader.messages(["/rec/image"])]
