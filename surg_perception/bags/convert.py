@@ -29,7 +29,12 @@ from tqdm import tqdm
 
 from surg_perception.bags import typestore as ts
 from surg_perception.bags.sources import GroundTruth, Source, open_source
-from surg_perception.bags.storage import STORAGES, BagWriter, check_output, written_summary
+from surg_perception.bags.storage import (
+    STORAGES,
+    BagWriter,
+    check_output,
+    written_summary,
+)
 from surg_perception.errors import BagError
 from surg_perception.topics import ground_truth_topics
 

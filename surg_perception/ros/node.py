@@ -31,7 +31,11 @@ from surg_perception.malloc_tuning import set_malloc_tuning
 from surg_perception.ros.interfaces import message_class
 from surg_perception.ros.node_frames import FramePath
 from surg_perception.ros.node_params import LiveParameters
-from surg_perception.ros.node_startup import available_cpus, thread_plan, unknown_parameters
+from surg_perception.ros.node_startup import (
+    available_cpus,
+    thread_plan,
+    unknown_parameters,
+)
 from surg_perception.ros.params import (
     SPECS,
     NodeSettings,

@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import torch
-
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 

@@ -2,9 +2,9 @@
 
 The node runs in its own process (as in ``test/ros/``), started as the README and the
 launch file start it (root namespace, ``image`` remapped to the camera), so its outputs are
-``/apmtl_node/*``: the names process-bag writes for the same one-camera bag. Frames are replayed one at a time, each after
-the node answered the previous one: the node keeps only the newest frame, and a dropped
-frame would change the memory and hence the masks.
+``/apmtl_node/*``: the names process-bag writes for the same one-camera bag. Frames are
+replayed one at a time, each after the node answered the previous one: the node keeps only
+the newest frame, and a dropped frame would change the memory and hence the masks.
 """
 
 import os

@@ -6,7 +6,11 @@ over DDS), three started together so their imports overlap.
 
 import pytest
 
-from surg_perception.ros.node_startup import available_cpus, thread_plan, unknown_parameters
+from surg_perception.ros.node_startup import (
+    available_cpus,
+    thread_plan,
+    unknown_parameters,
+)
 from surg_perception.ros.params import SPECS
 from surg_perception.ros.stats import DropWatch, ReasonThrottle
 
@@ -69,7 +73,7 @@ def test_autostart_failure_exits_unless_told_to_wait_and_image_remap_moves_both_
     probe.wait_node(running, "active")
     graph = probe.node
     for topic in ("/cam/left/image_raw", "/cam/left/image_raw/compressed"):
-        probe.wait_for(lambda: graph.count_subscribers(topic) == 1, f"a subscriber on {topic}")
+        probe.wait_for(lambda t=topic: graph.count_subscribers(t) == 1, f"a subscriber on {topic}")
     assert "inputs /cam/left/image_raw, /cam/left/image_raw/compressed" in running.log()
     executor = thread_plan(available_cpus())[1]
     assert f"threads: torch 1, executor {executor}" in running.log()  # OMP_NUM_THREADS=1
