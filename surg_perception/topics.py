@@ -5,13 +5,22 @@ The live node (``ros/node.py``), ``process-bag`` (``ros/process_bag.py``), the b
 processed bag and the live graph use the same names. Message types are named by their ROS
 type name (``pkg/msg/Name``); the rclpy classes are looked up on the ros side.
 
+One naming scheme, live and offline: the outputs are the node's ``~/`` names under its node
+namespace, ``<node namespace>/apmtl_node/<name>``. Launched as ``launch/apmtl.launch.py`` and
+the README do it (``namespace`` empty, ``image`` remapped to the camera), that is
+``/apmtl_node/mask`` ...; ``process-bag`` writes the same names (``--namespace`` as the
+launch argument). A bag of several cameras is processed as one node per camera, each
+launched in its camera namespace (``/jhu_daVinci/left/apmtl_node/...``), since one name per
+output cannot hold two streams.
+
 Camera namespace: the image topic without its last name (``/jhu_daVinci/left/image_raw``
 and its image_transport sub-topic ``.../image_raw/compressed`` -> ``/jhu_daVinci/left``).
-The node launched there publishes under ``<camera namespace>/apmtl_node/``; the ground truth
-written by ``endovis2bag`` lies under ``<camera namespace>/ground_truth/``.
+The ground truth written by ``endovis2bag`` lies under ``<camera namespace>/ground_truth/``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 
 NODE_NAME = "apmtl_node"
 # output name -> (topic relative to the node, message type name)
@@ -35,13 +44,44 @@ def camera_namespace(image_topic: str) -> str:
     return image_topic.removesuffix("/compressed").rsplit("/", 1)[0]
 
 
-def output_namespace(image_topic: str, node_name: str = NODE_NAME) -> str:
-    """Where the node's ``~/`` topics land when it runs next to ``image_topic``.
+def output_namespace(node_namespace: str = "/", node_name: str = NODE_NAME) -> str:
+    """Where the node's ``~/`` topics land: ``"/"`` (or ``""``) -> ``/apmtl_node``,
+    ``psm_cam`` or ``/psm_cam`` -> ``/psm_cam/apmtl_node`` (ROS resolves a relative
+    namespace from the root)."""
+    inner = node_namespace.strip("/")
+    return f"/{inner}/{node_name}" if inner else f"/{node_name}"
 
-    ``/jhu_daVinci/left/image_raw`` -> ``/jhu_daVinci/left/apmtl_node``: the node launched
-    in the camera's namespace.
+
+def stream_namespaces(cameras: Sequence[str], node_namespace: str | None = None
+                      ) -> dict[str, str]:
+    """Camera topic -> output namespace, for processing ``cameras`` offline.
+
+    One camera: the node launched in ``node_namespace`` (default ``/``, as the launch file),
+    so the live names. Several cameras: one node per camera in its camera namespace; a
+    single ``node_namespace`` would put two streams on one topic, so it is refused.
+
+    Raises:
+        ValueError: ``node_namespace`` given for several cameras (callers turn it into their
+            typed error).
     """
-    return f"{camera_namespace(image_topic)}/{node_name}"
+    if len(cameras) == 1:
+        return {cameras[0]: output_namespace(node_namespace or "/")}
+    if node_namespace is not None:
+        raise ValueError(f"one namespace ({node_namespace!r}) for {len(cameras)} cameras "
+                         "would put their outputs on the same topics")
+    return {camera: output_namespace(camera_namespace(camera)) for camera in cameras}
+
+
+def find_output_namespace(camera: str, topics: Iterable[str]) -> str | None:
+    """The output namespace of ``camera``'s results among a bag's ``topics``: the camera's own
+    namespace (several cameras), else any ``.../apmtl_node`` (one camera); None: no outputs."""
+    present = {t.rsplit("/", 1)[0] for t in topics if t.endswith(("/mask", "/overlay", "/scene",
+                                                                    "/mask_color", "/detections"))}
+    own = output_namespace(camera_namespace(camera))
+    if own in present:
+        return own
+    found = sorted(ns for ns in present if ns.endswith(f"/{NODE_NAME}"))
+    return found[0] if found else None
 
 
 def output_topics(namespace: str) -> dict[str, tuple[str, str]]:

@@ -29,7 +29,12 @@ from tqdm import tqdm
 
 from surg_perception.bags import typestore as ts
 from surg_perception.bags.sources import GroundTruth, Source, open_source
-from surg_perception.bags.storage import STORAGES, BagWriter, check_output
+from surg_perception.bags.storage import (
+    STORAGES,
+    BagWriter,
+    check_output,
+    written_summary,
+)
 from surg_perception.errors import BagError
 from surg_perception.topics import ground_truth_topics
 
@@ -159,7 +164,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``surg-perception endovis2bag``."""
     parser.add_argument("src", type=Path, help="EndoVis sequence folder, frame folder or video")
     parser.add_argument("out", type=Path, nargs="?",
-                        help="output bag folder (default ./<SRC name>_<storage>)")
+                        help="output bag folder, or one file when it ends in .mcap "
+                        "(default ./<SRC name>_<storage>)")
     parser.add_argument("--storage", choices=sorted(STORAGES), default="mcap")
     parser.add_argument("--fps", type=float, help="frame rate of the stamps (default: the "
                         f"video's own, {DEFAULT_FPS:g} for frame folders)")
@@ -186,6 +192,5 @@ def run(args: argparse.Namespace) -> int:
         encoding=args.encoding, compressed=args.compressed, force=args.force,
         progress=not args.no_progress)
     counts = convert(args.src, out, options, right=args.right)
-    listing = ", ".join(f"{topic} ({n})" for topic, n in counts.items())
-    print(f"wrote {out}: {listing}")
+    print(written_summary(Path(out), counts))
     return 0

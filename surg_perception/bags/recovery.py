@@ -30,7 +30,9 @@ class McapScan:
 
     ``topics`` (topic -> type) and ``counts`` describe the recoverable part only. Opening
     scans the whole file once; :meth:`messages` scans again and raises :class:`BagError`
-    after the last recoverable message, so callers keep what came before.
+    after the last recoverable message, so callers keep what came before. The error states
+    :attr:`readable`, the whole bag's count, so every command (render, process-bag, replay,
+    the metrics) reports the same number for the same file, whatever topics it reads.
     """
 
     def __init__(self, path: Path, reason: str) -> None:
@@ -45,15 +47,18 @@ class McapScan:
             raise BagError(f"{path}: unreadable bag ({reason}) and no complete record could "
                            f"be recovered ({self.damage}); the file is corrupt or not mcap")
 
+    @property
+    def readable(self) -> int:
+        """Messages recoverable before the damage, on every topic: the one count to report."""
+        return sum(self.counts.values())
+
     def messages(self, topics: set[str]) -> Iterator[tuple[str, str, int, bytes]]:
         """Yield ``(topic, type, log time ns, CDR bytes)`` of ``topics`` in file order, then
         raise BagError (:class:`~surg_perception.bags.storage.BagReader` wraps the tuples)."""
-        count = 0
-        for item in self._scan(topics, keep_data=True):
-            count += 1
-            yield item
+        yield from self._scan(topics, keep_data=True)
         raise BagError(f"{self.path}: the bag is truncated or corrupt ({self.reason}); "
-                       f"{count} message(s) were read before the damage ({self.damage})")
+                       f"the bag holds {self.readable} readable message(s) before the damage "
+                       f"({self.damage})")
 
     def _scan(self, topics: set[str], keep_data: bool) -> Iterator[tuple[str, str, int, bytes]]:
         schemas: dict[int, str] = {}

@@ -1,7 +1,8 @@
 """``surg-perception render BAG --out overlay.mp4|strip.png``: look at a bag's results.
 
 Per frame of the chosen camera topic, the picture is, in order of preference:
-1. the node's own ``<ns>/apmtl_node/overlay`` image (what RViz showed), or
+1. the node's own ``/apmtl_node/overlay`` image (what RViz showed; with several cameras
+   ``<camera ns>/apmtl_node/overlay``, see :mod:`surg_perception.topics`), or
 2. an overlay drawn here from the frame and the outputs with the same header stamp
    (``mask_color`` or ``mask``, ``detections``, ``activity``), with the node's drawing code, or
 3. the frame alone (a bag without outputs).
@@ -25,7 +26,7 @@ from surg_perception.errors import BagError
 from surg_perception.image_msgs import mask_to_numpy, message_to_bgr
 from surg_perception.processing.colors import palette_for
 from surg_perception.processing.overlay import render_overlay
-from surg_perception.topics import NODE_NAME, output_namespace
+from surg_perception.topics import NODE_NAME, find_output_namespace
 
 OUTPUTS = ("overlay", "mask_color", "mask", "detections", "activity")
 
@@ -35,8 +36,11 @@ def rendered_frames(path: str | Path, topic: str | None = None) -> tuple[list[np
     with BagReader(path) as reader:
         camera = topic or _default_camera(reader)
         reader.require(camera, ts.IMAGE_TYPES)
-        ns = output_namespace(camera)
-        wanted = {f"{ns}/{name}": name for name in OUTPUTS if f"{ns}/{name}" in reader.topics}
+        ns = find_output_namespace(camera, reader.topics) or ""
+        if camera.startswith(f"{ns}/"):
+            ns = ""  # the "camera" is the node's own overlay: draw nothing on it
+        wanted = {f"{ns}/{name}": name for name in OUTPUTS
+                  if ns and f"{ns}/{name}" in reader.topics}
         seg = f"{ns}/label_info/segmentation"
         frames: dict[int, np.ndarray] = {}
         parts: dict[int, dict[str, Any]] = {}

@@ -2,7 +2,9 @@
 
 Messages are published at their recorded rate (``--rate`` scales it), from ``--start``
 seconds into the bag, once or forever (``--loop``; stamps repeat, which the node treats
-as a new stream). ``--remap old:=new`` renames topics, ``--qos`` picks reliability.
+as a new stream). ``--remap old:=new`` renames topics, ``--qos`` picks reliability. By
+default the image topics are played except the ground truth ``endovis2bag`` writes (a mask
+published to a node is not a camera); ``--ground-truth`` adds every ground-truth topic.
 Headers are untouched: the recorded CDR bytes are published as they are. This module plans
 the schedule and needs no ROS; the command and its publisher are
 :mod:`surg_perception.ros.replay`.
@@ -17,6 +19,8 @@ from surg_perception.bags import typestore as ts
 from surg_perception.bags.storage import BagReader
 from surg_perception.errors import BagError
 
+GROUND_TRUTH = "/ground_truth/"  # topics.ground_truth_topics: <camera ns>/ground_truth/<kind>
+
 
 def parse_remaps(items: Sequence[str]) -> dict[str, str]:
     """``["old:=new", ...]`` -> ``{old: new}``; BagError on a malformed item."""
@@ -29,11 +33,15 @@ def parse_remaps(items: Sequence[str]) -> dict[str, str]:
     return remaps
 
 
-def select_topics(reader: BagReader, wanted: Sequence[str] | None) -> dict[str, str]:
-    """Topic -> type to play: ``wanted`` (checked) or every image topic."""
+def select_topics(reader: BagReader, wanted: Sequence[str] | None,
+                  ground_truth: bool = False) -> dict[str, str]:
+    """Topic -> type to play: ``wanted`` (checked) or every image topic but the ground truth,
+    plus every ground-truth topic (any type) when ``ground_truth``."""
     if wanted:
         return {topic: reader.require(topic) for topic in wanted}
-    topics = {t: m for t, m in reader.topics.items() if m in ts.IMAGE_TYPES}
+    topics = {t: m for t, m in reader.topics.items()
+              if (m in ts.IMAGE_TYPES and GROUND_TRUTH not in t)
+              or (ground_truth and GROUND_TRUTH in t)}
     if not topics:
         raise BagError(f"{reader.path}: no image topics to replay; pass --topic to choose "
                        f"among {sorted(reader.topics)}")

@@ -3,7 +3,9 @@
 - :class:`BagWriter` writes a rosbag2 folder (mcap or sqlite3, metadata version 8, which both
   Humble and Jazzy play) into a hidden temporary folder and moves it into place when closed;
   closing also happens on errors and Ctrl-C, so an interrupted run leaves a readable bag with
-  everything written so far. An existing output is replaced only with ``force``.
+  everything written so far (:meth:`BagWriter.discard` drops it instead). An existing output
+  is replaced only with ``force``. An output named ``x.mcap`` (``x.db3`` for sqlite3) is that
+  single storage file, which ``ros2 bag play`` and this reader open without metadata.
 - :class:`BagReader` opens a rosbag2 folder or a bare ``.mcap``/``.db3`` file. Every failure is
   a :class:`BagError`. An mcap cut short (copy interrupted, disk full, recorder killed) has no
   index: its complete chunks are recovered by a sequential scan (:mod:`.recovery`), messages
@@ -29,6 +31,7 @@ from surg_perception.errors import BagError
 from surg_perception.topics import NODE_NAME
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+SUFFIXES = {"mcap": ".mcap", "sqlite3": ".db3"}  # a name ending so is a single file
 BAG_VERSION = 8  # version 9 is unreadable by Humble's rosbag2
 
 
@@ -48,6 +51,9 @@ def check_output(path: Path, force: bool) -> None:
         return
     if not force:
         raise BagError(f"{path} exists; pass --force to replace it or choose another output")
+    if path.is_file() and path.suffix not in SUFFIXES.values():
+        raise BagError(f"{path} is a file that is not a bag (.mcap/.db3); refusing to replace "
+                       "it even with --force")
     if path.is_dir() and not (path / "metadata.yaml").is_file() and any(path.iterdir()):
         raise BagError(f"{path} is a non-empty folder without metadata.yaml (not a rosbag2 "
                        "bag); refusing to delete it even with --force")
@@ -66,11 +72,16 @@ class BagWriter:
         if storage not in STORAGES:
             raise BagError(f"unknown storage {storage!r}; use one of {', '.join(STORAGES)}")
         self.path = Path(path)
+        self.single_file = self.path.suffix in SUFFIXES.values()
+        if self.single_file and self.path.suffix != SUFFIXES[storage]:
+            raise BagError(f"{self.path}: a {self.path.suffix} name with storage {storage!r}; "
+                           f"name it {self.path.stem}{SUFFIXES[storage]} or change the storage")
         check_output(self.path, force)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
-        self._writer = Writer(self._tmp / self.path.name, version=BAG_VERSION,
-                              storage_plugin=STORAGES[storage])
+        # rosbags writes <folder>/<folder name><suffix>: a single file is that inner file.
+        self._bag = self._tmp / (self.path.stem if self.single_file else self.path.name)
+        self._writer = Writer(self._bag, version=BAG_VERSION, storage_plugin=STORAGES[storage])
         self._writer.open()
         self._connections: dict[str, Any] = {}
         self.counts: dict[str, int] = {}
@@ -100,9 +111,23 @@ class BagWriter:
             writer.close()
             if self.path.exists():  # force was checked at construction
                 shutil.rmtree(self.path) if self.path.is_dir() else self.path.unlink()
-            (self._tmp / self.path.name).rename(self.path)
+            done = self._bag / f"{self._bag.name}{self.path.suffix}" if self.single_file \
+                else self._bag
+            done.rename(self.path)
         except (OSError, WriterError) as exc:
             raise BagError(f"{self.path}: the bag could not be finished: {exc}") from exc
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def discard(self) -> None:
+        """Drop everything written; ``path`` is left as it was (absent, or the old bag)."""
+        if self._writer is None:
+            return
+        writer, self._writer = self._writer, None
+        try:
+            writer.close()
+        except (OSError, WriterError):
+            pass  # it is deleted anyway
         finally:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -111,6 +136,14 @@ class BagWriter:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()  # also on errors: keep what was written
+
+
+def written_summary(path: Path, counts: dict[str, int]) -> str:
+    """What a command wrote, for printing: the files, then one line per topic and count."""
+    files = [path] if path.is_file() else sorted(p for p in path.glob("*") if p.is_file())
+    lines = [f"wrote {path}: {', '.join(str(f) for f in files) or 'no files'}"]
+    lines += [f"  {topic}: {n} message(s)" for topic, n in sorted(counts.items())]
+    return "\n".join(lines)
 
 
 def _storage_path(path: Path) -> Path:
@@ -148,6 +181,11 @@ class BagReader:
             self._recovered = recovery.McapScan(mcap_file, reason=str(exc))
             self.topics = self._recovered.topics
             self.counts = self._recovered.counts
+
+    @property
+    def truncated(self) -> bool:
+        """True for a damaged bag read by recovery (only :attr:`counts` messages survive)."""
+        return self._recovered is not None
 
     def require(self, topic: str, msgtypes: Iterable[str] | None = None) -> str:
         """The type of ``topic``; BagError naming the available topics when it is absent."""

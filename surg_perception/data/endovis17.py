@@ -141,6 +141,10 @@ def _resolve_sequences(root: Path, sequences: Sequence[int] | None, fold: int | 
         # Validation sequences must all be there; training uses the other folds present.
         chosen = list(val) if split == "val" else [k for k in train if k in found]
     if not chosen:
+        if SEQUENCE_RE.match(root.name) or (root / "left_frames").is_dir():
+            raise DatasetError(f"{root} is a sequence folder, not the dataset root: pass the "
+                               f"parent folder ({root.parent}), which holds the "
+                               "instrument_dataset_<k> folders")
         raise DatasetError(f"{root}: no instrument_dataset_<k> sequences to load "
                            f"(found {found or 'none'})")
     return chosen

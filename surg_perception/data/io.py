@@ -29,6 +29,13 @@ def list_frames(folder: Path) -> list[Path]:
         raise DatasetError(f"{folder}: folder not found; check the dataset root and layout")
     frames = [p for p in folder.iterdir() if frame_number(p) is not None]
     if not frames:
+        # An extra folder level (an archive unpacked into a folder of its own) is common:
+        # say where the frames are instead of calling the sequence empty.
+        nested = sorted({p.parent for p in folder.glob("*/*.png") if frame_number(p) is not None})
+        if nested:
+            raise DatasetError(f"{folder}: no frame<NNN>.png files here, but found some one "
+                               f"level down in {', '.join(str(n) for n in nested)}; move them "
+                               f"up into {folder}")
         raise DatasetError(f"{folder}: no frame<NNN>.png files; the sequence is empty")
     return sorted(frames, key=lambda p: frame_number(p))
 

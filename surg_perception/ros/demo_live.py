@@ -77,6 +77,7 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: 
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
+    from surg_perception.bags.storage import written_summary
     from surg_perception.ros.messages import diagnostics_values
     from surg_perception.ros.recorder import TopicRecorder
     from surg_perception.topics import DIAGNOSTICS_TOPIC, output_topics
@@ -112,6 +113,7 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: 
                      "outputs to drain")
             wait_for(node, lambda: bool(diagnostics), proc, 5, "diagnostics", required=False)
         counts = recorder.counts  # final: the bag is closed, nothing can be added any more
+        log(written_summary(out / "bag", counts))
     finally:
         code = stop_node(proc)
         node.destroy_node()

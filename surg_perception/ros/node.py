@@ -31,7 +31,13 @@ from surg_perception.malloc_tuning import set_malloc_tuning
 from surg_perception.ros.interfaces import message_class
 from surg_perception.ros.node_frames import FramePath
 from surg_perception.ros.node_params import LiveParameters
+from surg_perception.ros.node_startup import (
+    available_cpus,
+    thread_plan,
+    unknown_parameters,
+)
 from surg_perception.ros.params import (
+    SPECS,
     NodeSettings,
     declare_parameters,
     latched_qos,
@@ -39,7 +45,7 @@ from surg_perception.ros.params import (
     read_settings,
 )
 from surg_perception.ros.pipeline import FrameProcessor, load_predictor
-from surg_perception.ros.stats import NodeStats
+from surg_perception.ros.stats import DropWatch, NodeStats, ReasonThrottle
 from surg_perception.ros.worker import FrameWorker, LatestFrameSlot
 from surg_perception.topics import (
     DIAGNOSTICS_TOPIC,
@@ -61,6 +67,10 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         declare_parameters(self)
+        for warning in unknown_parameters(self._parameter_overrides, self._parameters):
+            self.get_logger().warning(warning)
+        self._drops = DropWatch()
+        self._warnings = ReasonThrottle()
         self._input_group = MutuallyExclusiveCallbackGroup()
         self._timer_group = MutuallyExclusiveCallbackGroup()
         self._stats = NodeStats()
@@ -91,9 +101,14 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
         self._processor = FrameProcessor(predictor)
         self._device = str(predictor.device)
         self._create_publishers(settings)
+        cpus = available_cpus()
+        threads, executor = thread_plan(cpus, settings.threads_torch, settings.threads_executor)
+        torch.set_num_threads(threads)
         self.get_logger().info(
             f"configured: {settings.model_checkpoint} on {self._device} ({settings.model_dtype}),"
-            f" outputs QoS {settings.output_qos} depth {settings.output_qos_depth}")
+            f" outputs QoS {settings.output_qos} depth {settings.output_qos_depth}; threads: "
+            f"torch {threads}, executor {executor} on {cpus} CPU(s) (threads.torch, "
+            "threads.executor)")
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -107,8 +122,9 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
                 callback_group=self._input_group))
         if settings.input_compressed_topic:
             self._subs.append(self.create_subscription(
-                CompressedImage, settings.input_compressed_topic, self._on_compressed, qos,
+                CompressedImage, self._compressed_topic(settings), self._on_compressed, qos,
                 callback_group=self._input_group))
+        self._drops.reset()
         self._worker = FrameWorker(self._slot, self._process, self._on_worker_error)
         self._worker.start()
         self._timer = self.create_timer(1.0, self._publish_diagnostics,
@@ -119,6 +135,18 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
         self.get_logger().info(f"active: inputs {topics} (QoS {settings.input_qos} depth "
                                f"{settings.input_qos_depth})")
         return result
+
+    def _compressed_topic(self, settings: NodeSettings) -> str:
+        """``<image topic>/compressed`` (image_transport's name) while the compressed topic is
+        the default: remapping ``image`` then moves both inputs. An explicit value or remap of
+        ``image/compressed`` wins."""
+        name = settings.input_compressed_topic
+        default = SPECS["input.compressed_topic"].default
+        if name != default or not settings.input_image_topic:
+            return name
+        if self.resolve_topic_name(name) != self.resolve_topic_name(name, only_expand=True):
+            return self.resolve_topic_name(name)  # remapped on its own
+        return self.resolve_topic_name(settings.input_image_topic) + "/compressed"
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_processing()
@@ -189,18 +217,35 @@ def spin(executor: MultiThreadedExecutor) -> None:
             continue
 
 
+def autostart(node: ApmtlNode) -> bool:
+    """Configure and activate; False when a step failed (the node logged why)."""
+    if node.trigger_configure() != SUCCESS:
+        return False
+    return node.trigger_activate() == SUCCESS
+
+
 def main(args: list[str] | None = None) -> int:
-    """Spin the node on a multi-threaded executor until SIGINT/SIGTERM."""
+    """Spin the node on a multi-threaded executor until SIGINT/SIGTERM.
+
+    Returns 1 when autostart fails and ``autostart_wait`` is false: a supervisor (launch,
+    systemd, a script) sees the failure instead of a node sitting unconfigured forever.
+    """
     # Keep camera-sized message buffers in the heap between frames (see malloc_tuning).
     set_malloc_tuning(True)
     rclpy.init(args=args)
     node = ApmtlNode()
-    executor = MultiThreadedExecutor(num_threads=4)
+    _, threads = thread_plan(available_cpus(), 1, node.get_parameter("threads.executor").value)
+    executor = MultiThreadedExecutor(num_threads=threads)
     executor.add_node(node)
     try:
-        if node.get_parameter("autostart").value:
-            if node.trigger_configure() == SUCCESS:
-                node.trigger_activate()
+        if node.get_parameter("autostart").value and not autostart(node):
+            if not node.get_parameter("autostart_wait").value:
+                node.get_logger().error("autostart failed; exiting with status 1 (fix the "
+                                        "parameters, or -p autostart_wait:=true to stay up "
+                                        "and configure through the lifecycle services)")
+                return 1
+            node.get_logger().warning("autostart failed; waiting (autostart_wait): set the "
+                                      "parameters, then configure through lifecycle services")
         spin(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+import torch
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -48,9 +49,12 @@ class FramePath:
             self._stats.count("dropped")
 
     def _reject(self, exc: ImageFormatError) -> None:
-        self._stats.reject(rejection_reason(exc))
-        self.get_logger().warning(f"rejected input frame: {exc}",
-                                  throttle_duration_sec=WARN_THROTTLE_S)
+        reason = rejection_reason(exc)
+        self._stats.reject(reason)
+        suppressed = self._warnings.allow(reason)  # throttled per reason, not per call site
+        if suppressed is not None:
+            more = f" ({suppressed} more '{reason}' since the last warning)" if suppressed else ""
+            self.get_logger().warning(f"rejected input frame ({reason}): {exc}{more}")
 
     def _process(self, frame: PendingFrame) -> None:
         processor, settings = self._processor, self._settings
@@ -63,6 +67,7 @@ class FramePath:
             return
         if outputs is None:
             self._stats.count("dropped")  # duplicate of the previous frame (raw + compressed)
+            self._stats.count("duplicates")
             return
         for name, msg in outputs.messages.items():
             pub = self._pubs.get(name)
@@ -87,7 +92,24 @@ class FramePath:
         stats = {**self._stats.snapshot(), **processor.status(),
                  "threads": threading.active_count(), "subscriptions": len(self._subs)}
         level = "warn" if stats["rejected"] or stats["dropped"] else "ok"
+        self._hint_drops(stats)
         msg = messages.diagnostics_msg(self.get_clock().now().to_msg(),
                                        self.get_fully_qualified_name(), stats, self._device,
                                        level, "processing")
         self._pubs["diagnostics"].publish(msg)
+
+    def _hint_drops(self, stats: dict) -> None:
+        """Say why and what to do when a large share of the frames was dropped lately."""
+        copies = stats["duplicates"]  # not lost: the other copy of the frame was processed
+        window = self._drops.update(stats["received"] - copies, stats["dropped"] - copies)
+        if window is None:
+            return
+        dropped, received = window
+        inference = stats.get("inference_ms.p50")
+        took = f"inference p50 {inference:.0f} ms per frame; " if inference is not None else ""
+        self.get_logger().warning(
+            f"dropped {dropped} of {received} frame(s) lately ({100 * dropped / received:.0f} %):"
+            f" the camera is faster than the model ({took}torch threads "
+            f"{torch.get_num_threads()}). Lower the camera rate, use a GPU (model.device), "
+            "or set threads.torch; the newest frame is always the one processed",
+            throttle_duration_sec=30.0)

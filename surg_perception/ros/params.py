@@ -91,7 +91,14 @@ _SPECS = (
     ParamSpec("memory.reset_gap_s", 1.0, LIVE,
               "reset the memory when frames are further apart than this (0 = never)",
               (0.0, 3600.0)),
+    ParamSpec("threads.torch", 0, CONFIGURE,
+              "torch intra-op threads (0 = auto: OMP_NUM_THREADS, else the CPUs but one)",
+              (0, 1024)),
+    ParamSpec("threads.executor", 0, LAUNCH, "executor threads (0 = auto: 2, 4 above 4 CPUs)",
+              (0, 64)),
     ParamSpec("autostart", False, LAUNCH, "configure and activate at start-up"),
+    ParamSpec("autostart_wait", False, LAUNCH,
+              "with autostart, keep running after a failed configure (default: exit 1)"),
 )
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in _SPECS}
 
@@ -130,7 +137,10 @@ class NodeSettings:
     memory_alpha: float
     memory_beta: float
     memory_reset_gap_s: float
+    threads_torch: int
+    threads_executor: int
     autostart: bool
+    autostart_wait: bool
 
     def publishes(self, output: str) -> bool:
         return bool(getattr(self, f"publish_{output}"))

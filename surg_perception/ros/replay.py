@@ -43,13 +43,18 @@ class RawPublisher:
                       for topic, msgtype in topics.items()}
 
     def wait_for_subscribers(self, timeout_s: float) -> bool:
-        """Wait until every topic has a subscriber (DDS discovery), at most ``timeout_s``."""
+        """Wait until every topic has a subscriber (DDS discovery), at most ``timeout_s``;
+        returns as soon as they all have one. :meth:`without_subscribers` names the rest."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if all(pub.get_subscription_count() > 0 for pub in self._pubs.values()):
-                return True
+        while self.without_subscribers():
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.05)
-        return False
+        return True
+
+    def without_subscribers(self) -> list[str]:
+        """The topics nobody subscribes to (yet), sorted."""
+        return sorted(t for t, pub in self._pubs.items() if pub.get_subscription_count() == 0)
 
     def publish(self, topic: str, raw: bytes) -> None:
         self._pubs[topic].publish(raw)

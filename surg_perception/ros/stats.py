@@ -30,6 +30,7 @@ class NodeStats:
             self.received = 0
             self.processed = 0
             self.dropped = 0
+            self.duplicates = 0  # of the dropped: raw + compressed copies of one frame
             self.memory_resets = 0
             self.rejected: collections.Counter[str] = collections.Counter()
             self._latency_ms.clear()
@@ -70,6 +71,7 @@ class NodeStats:
                 "received": self.received,
                 "processed": self.processed,
                 "dropped": self.dropped,
+                "duplicates": self.duplicates,
                 "rejected": sum(self.rejected.values()),
                 "memory_resets": self.memory_resets,
             }
@@ -83,3 +85,50 @@ def _percentiles(name: str, values: collections.deque[float]) -> dict[str, float
     if not values:
         return {}
     return {f"{name}.{key}": v for key, v in latency_stats(values).items() if key != "std"}
+
+
+class DropWatch:
+    """Tells when a large share of the received frames was dropped over a window.
+
+    ``update`` takes the running totals (received, dropped) once per diagnostics period and
+    returns the share dropped since the window began when it exceeds ``share`` (then a new
+    window begins), else None. Windows shorter than ``min_frames`` received are not judged.
+    """
+
+    def __init__(self, share: float = 0.25, min_frames: int = 10) -> None:
+        self.share, self.min_frames = share, min_frames
+        self._start = (0, 0)
+
+    def reset(self) -> None:
+        self._start = (0, 0)
+
+    def update(self, received: int, dropped: int) -> tuple[int, int] | None:
+        """``(dropped, received)`` of the window when too many were dropped, else None."""
+        got, lost = received - self._start[0], dropped - self._start[1]
+        if got < self.min_frames:
+            return None
+        self._start = (received, dropped)
+        return (lost, got) if lost > self.share * got else None
+
+
+class ReasonThrottle:
+    """One warning per ``period_s`` for EACH reason (rclpy throttles per call site, which let
+    one kind of bad input hide the next). ``allow`` returns how many were suppressed."""
+
+    def __init__(self, period_s: float = 5.0) -> None:
+        self.period_s = period_s
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._suppressed: collections.Counter[str] = collections.Counter()
+
+    def allow(self, reason: str, now: float | None = None) -> int | None:
+        """Suppressed count since the last warning for ``reason`` when one may be logged now,
+        else None (counted)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            last = self._last.get(reason)
+            if last is not None and now - last < self.period_s:
+                self._suppressed[reason] += 1
+                return None
+            self._last[reason] = now
+            return self._suppressed.pop(reason, 0)

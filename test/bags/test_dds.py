@@ -54,14 +54,15 @@ def test_recorder_writes_what_a_publisher_sent(node, tmp_path):
     topics = [("/rec/image", "sensor_msgs/msg/Image"),
               ("/rec/detections", "vision_msgs/msg/Detection2DArray")]
     sent = [_image(i) for i in range(5)]
-    with TopicRecorder(node, topics, tmp_path / "rec") as recorder:
+    with TopicRecorder(node, topics, tmp_path / "rec.mcap") as recorder:
         assert node.spin_until(lambda: images.get_subscription_count()
                                and detections.get_subscription_count())
         for msg in sent:
             images.publish(msg)
         detections.publish(Detection2DArray(header=sent[0].header))
         assert node.spin_until(lambda: sum(recorder.counts.values()) == 6)
-    with BagReader(tmp_path / "rec") as reader:
+    assert (tmp_path / "rec.mcap").is_file()  # a .mcap name is one file
+    with BagReader(tmp_path / "rec.mcap") as reader:
         assert reader.topics == dict(topics)
         recorded = [m.raw for m in reader.messages(["/rec/image"])]
         times = [m.timestamp for m in reader.messages(["/rec/image"])]
@@ -98,3 +99,33 @@ def test_loop_and_start_offsets(synth_bag):
     assert len({raw for _, _, raw in items}) == 2
     assert offsets[:2] == [round(0.0667 - 0.05, 4), round(0.1 - 0.05, 4)]
     assert offsets[2] > offsets[1]
+
+
+def test_replay_plays_no_ground_truth_by_default_and_names_topics_without_subscribers(
+        node, synth_bag, capsys):
+    import argparse
+
+    from surg_perception.bags.replay import select_topics
+    from surg_perception.ros import replay_cli
+
+    with BagReader(synth_bag) as reader:
+        assert select_topics(reader, None) == {CAMERA: "sensor_msgs/msg/Image"}
+        with_truth = select_topics(reader, None, ground_truth=True)
+    assert set(with_truth) == {CAMERA, "/jhu_daVinci/left/ground_truth/mask",
+                               "/jhu_daVinci/left/ground_truth/detections",
+                               "/jhu_daVinci/left/ground_truth/activity"}
+    received = []
+    node.create_subscription(Image, "/cli/image", received.append, RELIABLE)
+    parser = argparse.ArgumentParser()
+    replay_cli.add_arguments(parser)
+    base = [str(synth_bag), "--remap", f"{CAMERA}:=/cli/image", "--rate", "8"]
+    # The camera has a subscriber, so waiting ends at once and says nothing.
+    assert replay_cli.run(parser.parse_args([*base, "--wait-for-subscribers", "60"])) == 0
+    out = capsys.readouterr()
+    assert out.err == "" and "published 4 message(s) on /cli/image" in out.out
+    assert node.spin_until(lambda: len(received) == 4)
+    # With the ground truth: nobody listens there, and the warning says where.
+    assert replay_cli.run(parser.parse_args([*base, "--ground-truth",
+                                             "--wait-for-subscribers", "1"])) == 0
+    warning = capsys.readouterr().err
+    assert "/jhu_daVinci/left/ground_truth/mask" in warning and "/cli/image" not in warning

@@ -10,7 +10,7 @@ from surg_perception.bags.storage import BagReader
 from surg_perception.topics import ground_truth_topics
 
 CAMERA = "/jhu_daVinci/left/image_raw"
-OUT_NS = "/jhu_daVinci/left/apmtl_node/"
+OUT_NS = "/apmtl_node/"
 
 
 def _truth_messages(bag):

@@ -1,5 +1,7 @@
 """process-bag: the node's output topics, input headers, metrics, truncated input; render."""
 
+import re
+
 import cv2
 import pytest
 
@@ -12,7 +14,7 @@ pytest.importorskip("rclpy", reason="process-bag builds the node's messages with
 from surg_perception.ros.process_bag import process_bag  # noqa: E402
 
 CAMERA = "/jhu_daVinci/left/image_raw"
-NS = "/jhu_daVinci/left/apmtl_node/"
+NS = "/apmtl_node/"  # one camera: the live names (launch file, empty namespace)
 OUTPUTS = {"mask": ts.IMAGE, "mask_color": ts.IMAGE, "overlay": ts.IMAGE,
            "detections": ts.DETECTIONS, "activity": ts.CLASSIFICATION, "scene": ts.SCENE,
            "label_info/segmentation": ts.LABEL_INFO, "label_info/detection": ts.LABEL_INFO,
@@ -56,22 +58,59 @@ def test_metrics_report_against_ground_truth(processed):
     assert out.with_name("out.metrics.json").is_file()
 
 
-def test_truncated_input_gives_the_error_and_keeps_what_was_processed(synth_sequence,
-                                                                      tiny_checkpoint, tmp_path):
+@pytest.fixture(scope="module")
+def truncated_bag(tmp_path_factory):
     from surg_perception.bags.convert import ConvertOptions, convert
     from surg_perception.data.synth import SynthConfig, write_synth_dataset
 
-    write_synth_dataset(tmp_path / "big", SynthConfig(sequences=1, frames=12, size=(320, 256)))
-    bag = tmp_path / "big_mcap"
-    convert(tmp_path / "big" / "instrument_dataset_1", bag, ConvertOptions(progress=False))
+    root = tmp_path_factory.mktemp("truncated")
+    write_synth_dataset(root / "big", SynthConfig(sequences=1, frames=12, size=(320, 256)))
+    bag = root / "big_mcap"
+    convert(root / "big" / "instrument_dataset_1", bag, ConvertOptions(progress=False))
     mcap = next(bag.glob("*.mcap"))
     mcap.write_bytes(mcap.read_bytes()[: int(mcap.stat().st_size * 0.6)])
+    return bag
+
+
+def _readable_count(error: BagError) -> int:
+    return int(re.search(r"holds (\d+) readable message", str(error)).group(1))
+
+
+def test_truncated_input_removes_the_partial_output_and_a_rerun_needs_no_force(
+        truncated_bag, tiny_checkpoint, tmp_path):
     out = tmp_path / "partial"
-    with pytest.raises(BagError, match="truncated or corrupt"):
-        process_bag(bag, out, tiny_checkpoint, progress=False)
+    with pytest.raises(BagError, match="truncated or corrupt.*was not written.*--keep-partial"):
+        process_bag(truncated_bag, out, tiny_checkpoint, progress=False)
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # no hidden leftovers either
+    result = process_bag(truncated_bag, out, tiny_checkpoint, progress=False, keep_partial=True)
+    assert "truncated or corrupt" in result["partial"]
     done = _headers(out, NS + "mask")
-    assert 0 < len(done) < 12
+    assert 0 < len(done) < 12 and result["frames"] == len(done)
     assert done == _headers(out, NS + "scene")
+
+
+def test_every_command_reports_the_same_readable_count(truncated_bag, tiny_checkpoint,
+                                                       tmp_path):
+    counts = []
+    for read in (lambda: process_bag(truncated_bag, tmp_path / "o", tiny_checkpoint,
+                                     progress=False),
+                 lambda: rendered_frames(truncated_bag),
+                 lambda: list(BagReader(truncated_bag).messages([CAMERA])),
+                 lambda: list(BagReader(truncated_bag).messages())):
+        with pytest.raises(BagError) as info:
+            read()
+        counts.append(_readable_count(info.value))
+    with BagReader(truncated_bag) as reader:
+        assert counts == [sum(reader.counts.values())] * 4
+        assert len(reader.counts) > 1  # the commands above read different topic sets
+
+
+def test_one_camera_can_take_the_launch_namespace(synth_bag, tiny_checkpoint, tmp_path):
+    process_bag(synth_bag, tmp_path / "ns.mcap", tiny_checkpoint, progress=False,
+                namespace="psm_cam")
+    assert (tmp_path / "ns.mcap").is_file()  # a .mcap name is one file
+    with BagReader(tmp_path / "ns.mcap") as reader:
+        assert set(reader.topics) == {"/psm_cam/apmtl_node/" + name for name in OUTPUTS}
 
 
 def test_render_strip_and_video(processed, tmp_path):

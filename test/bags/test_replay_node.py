@@ -1,9 +1,10 @@
-"""replay feeds the running node over DDS; its masks equal process-bag's for the same frames.
+"""replay feeds the running node over DDS; its topics and masks equal process-bag's.
 
-The node runs in its own process (as in ``test/ros/``), in the camera's namespace, so its
-outputs land where process-bag writes them. Frames are replayed one at a time, each after
-the node answered the previous one: the node keeps only the newest frame, and a dropped
-frame would change the memory and hence the masks.
+The node runs in its own process (as in ``test/ros/``), started as the README and the
+launch file start it (root namespace, ``image`` remapped to the camera), so its outputs are
+``/apmtl_node/*``: the names process-bag writes for the same one-camera bag. Frames are
+replayed one at a time, each after the node answered the previous one: the node keeps only
+the newest frame, and a dropped frame would change the memory and hence the masks.
 """
 
 import os
@@ -27,7 +28,7 @@ from surg_perception.ros.replay import RawPublisher, play  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
 CAMERA = "/jhu_daVinci/left/image_raw"
-MASK = "/jhu_daVinci/left/apmtl_node/mask"
+MASK = "/apmtl_node/mask"
 START_TIMEOUT_S = 120.0  # importing torch + rclpy and loading the model on a busy 2-core box
 
 
@@ -38,9 +39,8 @@ def _mask(data, height, width):
 @pytest.fixture
 def node_process(repo_root, tiny_checkpoint, tmp_path):
     args = [sys.executable, "-m", "surg_perception.ros.node", "--ros-args",
-            "-r", "__ns:=/jhu_daVinci/left", "-p", f"model.checkpoint:={tiny_checkpoint}",
-            "-p", "model.device:=cpu", "-p", "input.image_topic:=image_raw",
-            "-p", "input.qos:=reliable", "-p", "autostart:=true"]
+            "-r", f"image:={CAMERA}", "-p", f"model.checkpoint:={tiny_checkpoint}",
+            "-p", "model.device:=cpu", "-p", "input.qos:=reliable", "-p", "autostart:=true"]
     log = open(tmp_path / "node.log", "w")  # noqa: SIM115 - closed below
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(args, cwd=repo_root, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -86,6 +86,9 @@ def test_replayed_frames_give_the_masks_of_process_bag(node_process, synth_bag, 
                 if spin_until(lambda: len(masks) > index, 10.0):
                     break
             assert len(masks) == index + 1, log.read_text()[-3000:]
+        live_topics = {topic for topic, _ in probe.get_publisher_names_and_types_by_node(
+            "apmtl_node", "/") if topic.startswith("/apmtl_node/")
+            and not topic.endswith("/transition_event")}  # the lifecycle's own topic
     finally:
         publisher.close()
         executor.shutdown()
@@ -95,6 +98,8 @@ def test_replayed_frames_give_the_masks_of_process_bag(node_process, synth_bag, 
     process_bag(synth_bag, tmp_path / "offline", tiny_checkpoint, progress=False)
     with BagReader(tmp_path / "offline") as reader:
         offline = [ts.deserialize(m.raw, m.msgtype) for m in reader.messages([MASK])]
+        assert live_topics == set(reader.topics)  # one naming scheme, live and offline
+        assert len(live_topics) == 9
     assert len(masks) == len(offline) == 4
     for live, recorded in zip(masks, offline):
         assert ts.stamp_ns(live.header) == ts.stamp_ns(recorded.header)

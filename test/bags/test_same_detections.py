@@ -39,7 +39,7 @@ from surg_perception.ros.pipeline import FrameProcessor, load_predictor  # noqa:
 from surg_perception.ros.worker import PendingFrame  # noqa: E402
 
 CAMERA = "/jhu_daVinci/left/image_raw"
-DETECTIONS = "/jhu_daVinci/left/apmtl_node/detections"
+DETECTIONS = "/apmtl_node/detections"
 MAX_DETECTIONS = 7
 
 

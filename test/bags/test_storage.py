@@ -30,11 +30,31 @@ def test_truncated_mcap_yields_what_survives_then_a_clear_error(tmp_path):
     reader = BagReader(bag)
     assert reader.topics == {TOPIC: ts.IMAGE}
     seen = []
-    with pytest.raises(BagError, match=r"truncated or corrupt .* message\(s\) were read"):
+    with pytest.raises(BagError, match=r"truncated or corrupt .* holds (\d+) readable") as info:
         for message in reader.messages():
             seen.append(ts.deserialize(message.raw, message.msgtype).data[0])
     assert 0 < len(seen) < 12
     assert seen == list(range(len(seen)))  # complete messages, in order
+    assert f"holds {len(seen)} readable" in str(info.value)
+
+
+def test_an_mcap_name_is_one_file_and_is_replaced_only_with_force(tmp_path):
+    bag = _write(tmp_path / "seq1.mcap", frames=2, size=(4, 4))
+    assert bag.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["seq1.mcap"]
+    with BagReader(bag) as reader:
+        assert reader.counts == {TOPIC: 2}
+    with pytest.raises(BagError, match="exists; pass --force"):
+        BagWriter(bag)
+    with BagWriter(bag, force=True) as writer:
+        writer.write_msg(TOPIC, ts.IMAGE, 1, ts.image_msg(np.zeros((2, 2, 3), np.uint8), "rgb8",
+                                                          ts.header(1, "cam")))
+    with BagReader(bag) as reader:
+        assert reader.counts == {TOPIC: 1}
+    with pytest.raises(BagError, match="storage 'sqlite3'"):
+        BagWriter(tmp_path / "x.mcap", storage="sqlite3")
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(BagError, match="not a bag"):
+        BagWriter(tmp_path / "notes.txt", force=True)
 
 
 def test_garbage_and_missing_bags_are_bag_errors(tmp_path):

@@ -132,3 +132,21 @@ def test_bad_part_value_names_the_file(one_sequence: Path) -> None:
     cv2.imwrite(str(path), np.full((96, 128), 40, np.uint8))
     with pytest.raises(DatasetError, match=re.escape(f"{path}: part values [40]")):
         EndoVis17Dataset(one_sequence, target="part", frame_size=None)[2]
+
+
+def test_a_sequence_folder_given_as_root_says_pass_the_parent(one_sequence: Path) -> None:
+    sequence = one_sequence / "instrument_dataset_1"
+    message = re.escape(f"{sequence} is a sequence folder, not the dataset root: pass the "
+                        f"parent folder ({one_sequence})")
+    with pytest.raises(DatasetError, match=message):
+        EndoVis17Dataset(sequence, frame_size=None)
+
+
+def test_frames_one_level_down_are_pointed_at(one_sequence: Path) -> None:
+    frames = one_sequence / "instrument_dataset_1" / "left_frames"
+    nested = frames / "left_frames"
+    nested.mkdir()
+    for path in list(frames.glob("frame*.png")):
+        shutil.move(path, nested / path.name)
+    with pytest.raises(DatasetError, match=re.escape(f"found some one level down in {nested}")):
+        EndoVis17Dataset(one_sequence, frame_size=None)

@@ -187,7 +187,7 @@ def test_process_bag_writes_the_node_outputs_without_detections(checkpoint, tmp_
             ConvertOptions(progress=False))
     result = process_bag(tmp_path / "in", tmp_path / "out", checkpoint, progress=False)
     assert result["frames"] == 3
-    ns = "/jhu_daVinci/left/apmtl_node/"
+    ns = "/apmtl_node/"
     with BagReader(tmp_path / "out") as reader:
         topics = set(reader.topics)
         assert {ns + n for n in ("mask", "activity", "scene", "label_info/detection")} <= topics

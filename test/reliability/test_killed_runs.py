@@ -170,7 +170,7 @@ def _read_all(path: Path) -> dict[str, int]:
 # SIGTERM into the same unwinding as Ctrl-C).
 SCRIPT = ("import sys; from surg_perception.cli import main; "
           "sys.exit(main(['process-bag', sys.argv[1], sys.argv[2], '--checkpoint', sys.argv[3]]))")
-SCENE = "/jhu_daVinci/left/apmtl_node/scene"
+SCENE = "/apmtl_node/scene"
 
 
 def _start_process_bag(bag, out, checkpoint, repo_root) -> Tool:
@@ -192,7 +192,7 @@ def test_process_bag_interrupted_leaves_a_readable_bag(long_bag, tiny_checkpoint
     found = _read_all(out)
     assert codes[signal.SIGINT] != 0
     assert half <= found[SCENE] < BAG_FRAMES
-    assert found["/jhu_daVinci/left/apmtl_node/mask"] == found[SCENE]
+    assert found["/apmtl_node/mask"] == found[SCENE]
     # SIGKILL: nothing can close the bag. OUT is never a half-written bag; the partial file
     # stays in the hidden temporary folder, where the reader recovers its complete chunks.
     killed_out = runs[signal.SIGKILL][0]

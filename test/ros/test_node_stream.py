@@ -186,7 +186,7 @@ def _malformed() -> list:
     return raw + compressed
 
 
-def test_malformed_stream_is_rejected_and_counted(ros):
+def test_malformed_stream_is_rejected_and_counted(ros, node):
     before = int(ros.wait_for(lambda: _latest_diagnostics(ros), "diagnostics")["rejected"])
     bad = _malformed()
     for msg in bad:
@@ -197,8 +197,12 @@ def test_malformed_stream_is_rejected_and_counted(ros):
                  f"rejected = {expected} on /diagnostics")
     values = _latest_diagnostics(ros)
     assert int(values["rejected"]) == expected
-    for reason in ("encoding", "step", "truncated", "empty", "oversized", "format", "undecodable"):
+    reasons = ("encoding", "step", "truncated", "empty", "oversized", "format", "undecodable")
+    for reason in reasons:
         assert int(values.get(f"rejected.{reason}", 0)) >= 1, (reason, values)
+    # Throttled per reason: each kind of bad input, sent right after another, is logged.
+    ros.wait_for(lambda: all(f"rejected input frame ({r})" in node.log() for r in reasons),
+                 "one warning per rejection reason in the node's log", 10.0)
     reported = {"fps", "processed", "dropped", "latency_ms.p50", "latency_ms.p99",
                 "local_size", "global_size", "device", "has_detection", "threads"}
     assert reported <= set(values), reported - set(values)
