@@ -8,7 +8,6 @@ reaching ``inactive`` -> ACTIVATE. The node's own ``autostart`` parameter does t
 without launch; here it is forced off so the two never race.
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
 from launch.event_handlers import OnProcessStart
 from launch.events import matches_action
@@ -18,6 +17,8 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from launch_ros.substitutions import FindPackageShare
 from lifecycle_msgs.msg import Transition
+
+from launch import LaunchDescription
 
 ARGUMENTS = (
     ("namespace", "", "namespace of the node"),

@@ -24,8 +24,8 @@ with atheris.instrument_imports(include=["surg_perception.image_msgs"]):
     import numpy as np
     from sensor_msgs.msg import CompressedImage, Image
 
-    from surg_perception.errors import ImageFormatError
     from surg_perception import image_msgs as conversions  # the readers the node uses
+    from surg_perception.errors import ImageFormatError
 
 MAX_PIXELS = 256 * 256
 ENCODINGS = [*sorted(conversions.ENCODINGS), "32FC1", "rgb16", "yuv422", ""]

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 import platform
 import re
 import shutil
 import sys
-from pathlib import Path
 
 import torch
 

@@ -12,12 +12,12 @@ arbitrary code to unpickle is refused, never executed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import dataclasses
 import os
+from pathlib import Path
 import pickle
 import tempfile
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch

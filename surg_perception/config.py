@@ -8,11 +8,11 @@ guess how to preprocess a frame (no train/serve skew).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import dataclasses
+from pathlib import Path
 import types
 import typing
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from surg_perception.classes import ACTIVITIES, ENDOVIS17_INSTRUMENT_TYPES

@@ -17,9 +17,9 @@ YAML to put under ``model.detection``. Re-run it whenever the data (or its gener
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 

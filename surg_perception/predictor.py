@@ -7,10 +7,10 @@ and a few small tensors leave the device; on CUDA the step synchronises once, at
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import contextlib
 import dataclasses
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np

@@ -9,8 +9,8 @@ code as ``surg-perception evaluate``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
+import math
 from typing import Any
 
 import numpy as np
@@ -18,8 +18,13 @@ import numpy as np
 from surg_perception.bags import typestore as ts
 from surg_perception.bags.decode import detections_from_message, top_activity
 from surg_perception.bags.storage import BagMessage, BagReader
-from surg_perception.evaluation.metrics import (DetectionMAP, activity_scores, class_scores,
-                                                confusion, pixel_accuracy)
+from surg_perception.evaluation.metrics import (
+    DetectionMAP,
+    activity_scores,
+    class_scores,
+    confusion,
+    pixel_accuracy,
+)
 from surg_perception.image_msgs import mask_to_numpy
 
 KINDS = ("mask", "detections", "activity")  # ground-truth topic kinds that are scored

@@ -8,9 +8,9 @@ in the bag is byte for byte what the publisher sent.
 
 from __future__ import annotations
 
+from pathlib import Path
 import threading
 import time
-from pathlib import Path
 
 from surg_perception.bags.storage import BagWriter
 

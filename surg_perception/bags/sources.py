@@ -6,10 +6,10 @@ it, the frame's ground truth (read by the shared loaders in ``surg_perception.da
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from collections.abc import Iterator
+import dataclasses
 from pathlib import Path
+import re
 
 import cv2
 import numpy as np

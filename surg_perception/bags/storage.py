@@ -14,12 +14,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 import dataclasses
+from pathlib import Path
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer

@@ -8,10 +8,10 @@ CUDA only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import contextlib
 import dataclasses
 import importlib.util
-from collections.abc import Callable
 from typing import Any
 
 import torch

@@ -8,10 +8,10 @@ imported when the command runs, not for ``--help``.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Callable, Sequence
+import json
 from pathlib import Path
+import sys
 from typing import TYPE_CHECKING
 
 from surg_perception.errors import ConfigError

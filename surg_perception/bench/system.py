@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 
-
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``), or ``platform.processor()`` elsewhere."""
     try:

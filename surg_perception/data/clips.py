@@ -8,8 +8,8 @@ of clip ``i`` depends only on ``(seed, epoch, i)``, never on the DataLoader work
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
+import dataclasses
 
 import numpy as np
 import torch

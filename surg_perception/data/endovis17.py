@@ -34,9 +34,9 @@ Per frame:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
+import re
 
 import numpy as np
 
@@ -45,8 +45,13 @@ from surg_perception.config import ModelSpec
 from surg_perception.data.activity import read_activity
 from surg_perception.data.endovis17_names import INSTRUMENT_NAMES, OTHER, instrument_type_id
 from surg_perception.data.io import frame_number, list_frames, read_gray, read_rgb
-from surg_perception.data.sample import (FrameRef, FrameSample, SequenceDataset,
-                                         boxes_from_instance_map, instance_map)
+from surg_perception.data.sample import (
+    FrameRef,
+    FrameSample,
+    SequenceDataset,
+    boxes_from_instance_map,
+    instance_map,
+)
 from surg_perception.errors import ConfigError, DatasetError
 from surg_perception.processing.crop import ENDOVIS17_RAW_SIZE, Box, apply_crop, crop_box
 

@@ -43,8 +43,13 @@ from surg_perception.data.activity import read_activity
 from surg_perception.data.endovis17 import SEQUENCE_RE, TARGETS, crop_raw
 from surg_perception.data.endovis17_names import OTHER
 from surg_perception.data.io import frame_number, list_frames, read_gray, read_rgb
-from surg_perception.data.sample import (FrameRef, FrameSample, SequenceDataset,
-                                         boxes_from_instance_map, instance_map)
+from surg_perception.data.sample import (
+    FrameRef,
+    FrameSample,
+    SequenceDataset,
+    boxes_from_instance_map,
+    instance_map,
+)
 from surg_perception.errors import ConfigError, DatasetError
 from surg_perception.processing.crop import apply_crop
 

@@ -15,9 +15,9 @@ augmentation then moves box corners, see ``geometry.py``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
+import re
 
 import numpy as np
 

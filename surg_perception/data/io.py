@@ -6,8 +6,8 @@ download is reported as "which file, what is wrong" rather than a cv2 assertion.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+import re
 
 import cv2
 import numpy as np

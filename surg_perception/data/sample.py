@@ -18,8 +18,8 @@ Conventions shared by all loaders (the trainer relies on them):
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+import dataclasses
 from pathlib import Path
 
 import numpy as np

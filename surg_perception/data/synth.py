@@ -22,15 +22,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from surg_perception.classes import (ENDOVIS17_CROP_OFFSET, ENDOVIS17_CROP_SIZE,
-                                     ENDOVIS17_INSTRUMENT_TYPES)
+from surg_perception.classes import (
+    ENDOVIS17_CROP_OFFSET,
+    ENDOVIS17_CROP_SIZE,
+    ENDOVIS17_INSTRUMENT_TYPES,
+)
 from surg_perception.cli_checks import add_frame_size, frame_size_wh
 from surg_perception.data.endovis17_names import instrument_type_id
 from surg_perception.data.io import write_png

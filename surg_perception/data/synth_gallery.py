@@ -12,8 +12,8 @@ last row shows the endoscope panning away until no instrument is in view.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+import sys
 
 import cv2
 import numpy as np

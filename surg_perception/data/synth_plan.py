@@ -27,8 +27,7 @@ from surg_perception.data.synth_effects import Mark, Pool, Smoke, bleeding
 from surg_perception.data.synth_geometry import ToolState
 from surg_perception.data.synth_path import camera_path
 from surg_perception.data.synth_tissue import PALETTES, Plane, make_plane
-from surg_perception.data.synth_tools import (CUTTERS, ENERGY, GRASPERS, SPECS, SUCTION,
-                                              TOOL_NAMES)
+from surg_perception.data.synth_tools import CUTTERS, ENERGY, GRASPERS, SPECS, SUCTION, TOOL_NAMES
 
 PHASE_FRAMES = (6, 16)
 SURVEY_AFTER = 16  # no look-away camera move before this frame

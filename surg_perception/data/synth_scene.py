@@ -20,8 +20,15 @@ from surg_perception.data.synth_effects import apply_smoke, draw_ground, smoke_d
 from surg_perception.data.synth_geometry import ToolGeometry, build_tool
 from surg_perception.data.synth_plan import Plan, stream
 from surg_perception.data.synth_raster import composite, motion_kernel, render_tool
-from surg_perception.data.synth_tissue import (Tissue, deform, exposure, highlight_weight,
-                                               irradiance, make_tissue, warp_tissue)
+from surg_perception.data.synth_tissue import (
+    Tissue,
+    deform,
+    exposure,
+    highlight_weight,
+    irradiance,
+    make_tissue,
+    warp_tissue,
+)
 from surg_perception.data.synth_tools import SPECS
 
 NOISE_SIGMA = 1.6  # sensor noise, grey levels

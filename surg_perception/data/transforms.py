@@ -12,16 +12,22 @@ crop, horizontal flip, small rotation, colour jitter and an occasional blur.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from surg_perception.data.geometry import (MIN_BOX_SIZE, CropResizeOp, FlipOp, ResizeOp,
-                                           RotateOp, apply_geometry)
+from surg_perception.data.geometry import (
+    MIN_BOX_SIZE,
+    CropResizeOp,
+    FlipOp,
+    ResizeOp,
+    RotateOp,
+    apply_geometry,
+)
 from surg_perception.data.sample import FrameSample
 from surg_perception.errors import ConfigError, DatasetError
 

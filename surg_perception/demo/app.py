@@ -18,8 +18,8 @@ Every path comes from the command line (the Makefile passes the repository's con
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
+import time
 
 from surg_perception.demo import summary as report
 from surg_perception.demo.recipe import (

@@ -9,8 +9,8 @@ code and the configurations, and rebuilt when either changes.
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
+import time
 
 # The package's own generator code (installed or not): a new generator means new data.
 SYNTH_CODE = Path(__file__).resolve().parents[1] / "data"

@@ -12,8 +12,8 @@ frames, ``DIR`` = ``instrument_2017_test``). Pool several reports (the four fold
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+import sys
 
 from surg_perception.cli_checks import check_device, checkpoint_file
 from surg_perception.errors import ConfigError
@@ -78,8 +78,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-frames must be >= 1, got {args.max_frames}")
     checkpoint = checkpoint_file(args.checkpoint)
     check_device(args.device)
-    from surg_perception.evaluation.report import (degenerate_warnings, fmt, protocol_rows,
-                                                   protocol_table)
+    from surg_perception.evaluation.report import (
+        degenerate_warnings,
+        fmt,
+        protocol_rows,
+        protocol_table,
+    )
     from surg_perception.evaluation.suite import run_evaluation
     from surg_perception.predictor import Predictor
 

@@ -10,17 +10,22 @@ Each sequence is one stream: the memory is reset at its first frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import dataclasses
 import math
-from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from surg_perception.data.sample import SequenceDataset
-from surg_perception.evaluation.metrics import (SEG_KEYS, DetectionMAP, activity_scores,
-                                                hausdorff_distance, nanmean,
-                                                segmentation_scores)
+from surg_perception.evaluation.metrics import (
+    SEG_KEYS,
+    DetectionMAP,
+    activity_scores,
+    hausdorff_distance,
+    nanmean,
+    segmentation_scores,
+)
 from surg_perception.evaluation.protocol import ProtocolScores
 from surg_perception.predictor import Predictor
 from surg_perception.processing.box_fill import box_fill, det_to_seg_map

@@ -10,12 +10,12 @@ by the averages) rather than a perfect one. Detection and activity use torchmetr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+import math
 
 import numpy as np
-import torch
 from scipy.ndimage import distance_transform_edt
+import torch
 from torchmetrics.detection import MeanAveragePrecision
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 

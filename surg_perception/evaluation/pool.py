@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
+import sys
 
 from surg_perception.errors import ConfigError, SurgPerceptionError
 from surg_perception.evaluation.protocol import ProtocolAccumulator

@@ -39,9 +39,9 @@ without ground-truth parts scores 1 when the prediction has none either, else 0.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
 
 import numpy as np
 

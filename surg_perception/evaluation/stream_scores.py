@@ -13,15 +13,20 @@ Pure NumPy in, plain numbers out: no rclpy, so it is tested without ROS.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+import dataclasses
 
 import numpy as np
 
 from surg_perception.data.sample import FrameSample
 from surg_perception.errors import ConfigError
-from surg_perception.evaluation.metrics import (SEG_KEYS, DetectionMAP, activity_scores,
-                                                nanmean, segmentation_scores)
+from surg_perception.evaluation.metrics import (
+    SEG_KEYS,
+    DetectionMAP,
+    activity_scores,
+    nanmean,
+    segmentation_scores,
+)
 from surg_perception.evaluation.protocol import ProtocolScores
 
 PROTOCOL_ROW = "published"

@@ -7,8 +7,13 @@ from pathlib import Path
 from surg_perception.data.sample import SequenceDataset
 from surg_perception.evaluation.corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from surg_perception.evaluation.evaluate import evaluate
-from surg_perception.evaluation.report import (ROBUSTNESS, markdown, plot_degradation,
-                                               row_values, write_json)
+from surg_perception.evaluation.report import (
+    ROBUSTNESS,
+    markdown,
+    plot_degradation,
+    row_values,
+    write_json,
+)
 from surg_perception.predictor import Predictor
 
 

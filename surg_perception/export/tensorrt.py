@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
+import tempfile
 
 from surg_perception.errors import SurgPerceptionError
 

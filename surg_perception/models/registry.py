@@ -9,9 +9,9 @@ imported; ``surg_perception.models.endoarss`` is imported here on first use if i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import importlib
 import importlib.util
-from collections.abc import Callable
 
 from torch import nn
 

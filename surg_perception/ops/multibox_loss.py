@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch.nn.functional as F
 from torch import Tensor
+import torch.nn.functional as F
 
 
 class MultiboxLoss(NamedTuple):

@@ -14,9 +14,9 @@ against EndoVis17 instrument types): turn box-fill off for such models.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import functools
 import math
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch

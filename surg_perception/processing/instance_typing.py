@@ -18,9 +18,9 @@ weighted by the softmax confidence: only the class-id mask reaches camera resolu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import functools
 import math
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import cv2

@@ -7,8 +7,8 @@ activity and the node's frame rate.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+import dataclasses
 
 import cv2
 import numpy as np

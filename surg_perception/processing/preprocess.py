@@ -13,8 +13,8 @@ order (``color_order``); :func:`to_network_input` reorders to ``PreprocessConfig
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+import dataclasses
 
 import numpy as np
 import torch

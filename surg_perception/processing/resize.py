@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+import torch.nn.functional as F
 
 
 def _size(size: Sequence[int]) -> tuple[int, int]:

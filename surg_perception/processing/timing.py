@@ -9,8 +9,8 @@ time from construction to :meth:`finish`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
+import time
 
 import numpy as np
 import torch

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+import torch.nn.functional as F
 
 from surg_perception.pruning.graph import Unit
 

@@ -9,8 +9,8 @@ score, and activity accuracy / macro F1 over the frames with a known label.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
+import dataclasses
 from pathlib import Path
 
 import torch

@@ -7,9 +7,9 @@ otherwise the weights and masks of the previous round are restored and the loop 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 import copy
 import dataclasses
-from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn

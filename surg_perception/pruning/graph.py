@@ -18,8 +18,8 @@ import dataclasses
 import warnings
 
 import torch
-import torch_pruning as tp
 from torch import Tensor, nn
+import torch_pruning as tp
 
 from surg_perception.errors import ConfigError
 from surg_perception.models.apmtl import APMTL

@@ -10,8 +10,8 @@ numbers and the plotted ones are the same measurement.
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
+import statistics
 
 import torch
 from torch import nn

@@ -9,11 +9,11 @@ the input into a rosbag2 (mcap) bag. rclpy is imported inside the functions, so
 
 from __future__ import annotations
 
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -72,8 +72,8 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: 
     the bag cannot disagree (a second subscription, drained separately, once let the count
     be read while the recorder's copy of the last scene was still queued).
     """
-    import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
+    import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 

@@ -16,14 +16,14 @@ import gc
 import sys
 from typing import Any
 
-import rclpy
-import torch
 from diagnostic_msgs.msg import DiagnosticArray
+import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import InvalidHandle
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CompressedImage, Image
+import torch
 from vision_msgs.msg import LabelInfo
 
 from surg_perception.errors import SurgPerceptionError

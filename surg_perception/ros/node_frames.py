@@ -12,9 +12,9 @@ import threading
 import time
 from typing import Any
 
-import torch
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
+import torch
 
 from surg_perception.errors import ImageFormatError
 from surg_perception.image_msgs import check_compressed, check_image, rejection_reason

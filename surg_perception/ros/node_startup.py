@@ -9,9 +9,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 import difflib
 import os
-from collections.abc import Iterable, Mapping
 
 # rclpy's and rcl's own parameters: never reported as unknown
 ROS_OWN = ("use_sim_time", "start_type_description_service")

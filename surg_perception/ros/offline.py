@@ -9,9 +9,9 @@ with rclpy. One :class:`OfflineStream` per image topic keeps its own temporal me
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import dataclasses
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from rclpy.serialization import deserialize_message, serialize_message

@@ -18,8 +18,8 @@ user replaces it; setting the sentinel again returns to the checkpoint's value.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
+import dataclasses
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor

@@ -23,10 +23,10 @@ frame of the readable part and the run says so (``result["partial"]``). An inter
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Iterator, Sequence
+import json
 from pathlib import Path
+import sys
 from typing import Any
 
 from tqdm import tqdm

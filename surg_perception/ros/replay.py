@@ -8,8 +8,8 @@ module publishes it (the command line is :mod:`surg_perception.ros.replay_cli`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
+import time
 
 import rclpy
 from rclpy.node import Node

@@ -6,8 +6,8 @@ rclpy loads only when a bag is played, so ``replay --help`` stays fast and works
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+import sys
 
 from surg_perception.bags.replay import parse_remaps, schedule, select_topics
 from surg_perception.bags.storage import BagReader

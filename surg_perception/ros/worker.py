@@ -7,9 +7,9 @@ frame, never a queue of stale ones (replaced frames are counted as dropped by th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import dataclasses
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from surg_perception.predictor import size_reset_reason

@@ -27,8 +27,8 @@ Frozen modules are also put in eval mode so their batch-norm statistics stay fix
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+import dataclasses
 
 from torch import nn
 

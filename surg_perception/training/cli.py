@@ -20,9 +20,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from pathlib import Path
 import shutil
 import sys
-from pathlib import Path
 
 from surg_perception.cli_checks import check_device
 from surg_perception.errors import ConfigError

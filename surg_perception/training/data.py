@@ -15,6 +15,7 @@ from surg_perception.errors import DatasetError
 from surg_perception.training.config import TrainConfig
 from surg_perception.training.distributed import DistInfo, ResumableSampler
 
+
 def build_clips(root: str | Path, spec: ModelSpec, cfg: TrainConfig) -> ClipDataset:
     """Clips of ``cfg.clip_length`` frames at the network input size.
 

@@ -8,13 +8,13 @@ size 1 and needs no process group.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import dataclasses
 import os
-from collections.abc import Iterator
 
 import torch
-import torch.distributed as dist
 from torch import nn
+import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler
 

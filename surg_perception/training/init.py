@@ -9,9 +9,8 @@ files; this module is the one place that opens initialisation weights, always wi
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
-
+import pickle
 from typing import TYPE_CHECKING
 
 import torch

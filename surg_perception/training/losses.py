@@ -6,12 +6,12 @@ loss dict may lack keys (e.g. no ``activity`` when every label of the frame is u
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
+import dataclasses
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+import torch.nn.functional as F
 
 from surg_perception.models.outputs import ModelOutput
 from surg_perception.ops.box_ops import match_batch

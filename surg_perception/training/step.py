@@ -8,9 +8,9 @@ the frames.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 import contextlib
 import dataclasses
-from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn

@@ -9,8 +9,8 @@ or not the run was interrupted and resumed in between (see ``data.ClipStream``).
 from __future__ import annotations
 
 import contextlib
-import warnings
 from pathlib import Path
+import warnings
 
 import torch
 from torch import nn
@@ -23,8 +23,12 @@ from surg_perception.models.registry import build_model
 from surg_perception.training import ato
 from surg_perception.training.config import TrainConfig, fit_clip_to_memory, portable
 from surg_perception.training.data import ClipStream, build_clips
-from surg_perception.training.distributed import (init_distributed, process_device, reduce_mean,
-                                                  wrap_model)
+from surg_perception.training.distributed import (
+    init_distributed,
+    process_device,
+    reduce_mean,
+    wrap_model,
+)
 from surg_perception.training.init import initialise
 from surg_perception.training.logs import TrainLog, write_resolved_config
 from surg_perception.training.losses import TASK_OF

@@ -1,10 +1,10 @@
 """endovis2bag: checked with the independent mcap reader, rosbags, and OpenCV."""
 
 import cv2
-import numpy as np
-import pytest
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
+import numpy as np
+import pytest
 
 from surg_perception.bags.convert import ConvertOptions, convert
 from surg_perception.bags.storage import BagReader

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 from pathlib import Path
+import time
 
 import pytest
 import torch

@@ -1,8 +1,8 @@
 """The embedded .msg copies match the repository's files and hash like the generated types."""
 
 import json
-import sys
 from pathlib import Path
+import sys
 
 import numpy as np
 import pytest

@@ -1,8 +1,8 @@
 """`surg-perception bench` end to end on the tiny config: JSON structure, no timing limits."""
 
 import argparse
-import json
 import importlib.util
+import json
 import math
 
 import pytest

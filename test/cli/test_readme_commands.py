@@ -10,9 +10,9 @@ must name a parameter the node declares (the README once passed ``checkpoint:=``
 
 from __future__ import annotations
 
+from pathlib import Path
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import re
 import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from surg_perception.data.activity import frame_activity
+from surg_perception.data.endovis17 import (
+    EndoVis17Dataset,
+    fold_sequences,
+)
 from surg_perception.data.endovis17_names import instrument_type_id
-from surg_perception.data.endovis17 import (INSTRUMENT_FOLDER_TYPES, EndoVis17Dataset,
-                                            fold_sequences)
 from surg_perception.data.synth import SynthConfig, write_synth_dataset
 from surg_perception.errors import ConfigError, DatasetError
 

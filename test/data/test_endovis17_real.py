@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+import re
 
 import numpy as np
 import pytest
 
-from surg_perception.data.endovis17 import (INSTRUMENT_FOLDER_TYPES, EndoVis17Dataset,
-                                            instrument_type)
+from surg_perception.data.endovis17 import (
+    INSTRUMENT_FOLDER_TYPES,
+    EndoVis17Dataset,
+    instrument_type,
+)
 from surg_perception.data.endovis17_names import RELEASED_FOLDERS, instrument_type_id
 from surg_perception.data.io import write_png
 from surg_perception.errors import DatasetError

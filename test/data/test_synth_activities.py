@@ -4,8 +4,8 @@ empty frames occur in a modest dataset."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +15,13 @@ from surg_perception.classes import ACTIVITIES
 from surg_perception.data.activity import is_activity_question, parse_vqla
 from surg_perception.data.endovis17 import EndoVis17Dataset
 from surg_perception.data.synth import SynthConfig, write_synth_dataset
-from surg_perception.data.synth_plan import (CAM, PHASE_FRAMES, WEIGHTS, plan_sequence,
-                                             sequence_types)
+from surg_perception.data.synth_plan import (
+    CAM,
+    PHASE_FRAMES,
+    WEIGHTS,
+    plan_sequence,
+    sequence_types,
+)
 from surg_perception.data.synth_tools import CUTTERS, ENERGY, GRASPERS, SUCTION
 
 MODEST = SynthConfig(sequences=8, frames=64, size=(96, 80), seed=0)

@@ -13,12 +13,24 @@ import torch
 from surg_perception.data.clips import ClipDataset
 from surg_perception.data.endovis17 import EndoVis17Dataset
 from surg_perception.data.geometry import CropResizeOp, RotateOp
-from surg_perception.data.sample import (FrameSample, boxes_from_instance_map,
-                                         boxes_from_instances, instance_map, tight_box)
-from surg_perception.data.transforms import (ColorJitter, Compose, RandomGaussianBlur,
-                                             RandomHorizontalFlip, RandomResizedCrop,
-                                             RandomRotation, Resize, apply_geometry,
-                                             train_augmentation)
+from surg_perception.data.sample import (
+    FrameSample,
+    boxes_from_instance_map,
+    boxes_from_instances,
+    instance_map,
+    tight_box,
+)
+from surg_perception.data.transforms import (
+    ColorJitter,
+    Compose,
+    RandomGaussianBlur,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    RandomRotation,
+    Resize,
+    apply_geometry,
+    train_augmentation,
+)
 from surg_perception.errors import ConfigError
 
 

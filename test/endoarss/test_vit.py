@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 import pytest
-import torch
 from safetensors.torch import save_file
+import torch
 
 from surg_perception.errors import CheckpointError, ConfigError
 from surg_perception.models.endoarss.vit import (

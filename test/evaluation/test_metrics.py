@@ -5,9 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from surg_perception.evaluation.metrics import (DetectionMAP, activity_scores, class_scores,
-                                                hausdorff_distance, pixel_accuracy,
-                                                segmentation_scores)
+from surg_perception.evaluation.metrics import (
+    DetectionMAP,
+    activity_scores,
+    class_scores,
+    hausdorff_distance,
+    pixel_accuracy,
+    segmentation_scores,
+)
 
 
 def test_dice_and_iou_match_hand_counts():

@@ -7,10 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from surg_perception.evaluation.pool import pool
-from surg_perception.evaluation.protocol import (ProtocolAccumulator, ProtocolScores,
-                                                 frame_scores, part_frame_iou)
 from surg_perception.errors import ImageFormatError
+from surg_perception.evaluation.pool import pool
+from surg_perception.evaluation.protocol import (
+    ProtocolAccumulator,
+    ProtocolScores,
+    frame_scores,
+    part_frame_iou,
+)
 from surg_perception.evaluation.report import protocol_table, write_json
 
 NAMES = ("A", "B", "C")

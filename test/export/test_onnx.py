@@ -17,8 +17,13 @@ onnx = pytest.importorskip("onnx", reason="onnx is needed to export")
 pytest.importorskip("onnxruntime", reason="onnxruntime is needed to check the export")
 
 from surg_perception.export import cli  # noqa: E402
-from surg_perception.export.onnx import (ATOL, InferenceStep, export_onnx,  # noqa: E402
-                                         read_metadata, verify_onnx)
+from surg_perception.export.onnx import (  # noqa: E402
+    ATOL,
+    InferenceStep,
+    export_onnx,
+    read_metadata,
+    verify_onnx,
+)
 
 pytestmark = [pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),

@@ -5,8 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from surg_perception.export.tensorrt import (TensorRTUnavailableError, cache_key, engine_path,
-                                             model_hash, require_tensorrt)
+from surg_perception.export.tensorrt import (
+    TensorRTUnavailableError,
+    cache_key,
+    engine_path,
+    model_hash,
+    require_tensorrt,
+)
 
 BASE = dict(model_sha256=model_hash(b"onnx"), tensorrt_version="10.3.0",
             compute_capability=(8, 9), input_shape=(1, 3, 96, 128))

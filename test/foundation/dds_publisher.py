@@ -8,8 +8,9 @@ import time
 
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from surg_perception.msg import SurgicalScene
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+from surg_perception.msg import SurgicalScene
 
 
 def make_detections() -> Detection2DArray:

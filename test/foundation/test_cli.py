@@ -1,8 +1,8 @@
 """The `surg-perception` command: every registered command parses its options."""
 
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

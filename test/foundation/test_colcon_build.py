@@ -5,10 +5,10 @@ the source folder would be rejected by CMake's export checks, and users keep the
 """
 
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -55,7 +55,8 @@ def test_colcon_build_installs_messages_modules_launch_and_node(workspace):
     assert (site / "msg" / "_surgical_scene.py").is_file()
     assert (site / "ros" / "node.py").is_file() and (site / "models" / "apmtl.py").is_file()
     share = prefix / "share" / "surg_perception"
-    for rel in ("package.xml", "launch/apmtl.launch.py", "config/apmtl.yaml", "msg/SurgicalScene.msg"):
+    for rel in ("package.xml", "launch/apmtl.launch.py", "config/apmtl.yaml",
+                "msg/SurgicalScene.msg"):
         assert (share / rel).is_file(), rel
     node = prefix / "lib" / "surg_perception" / "apmtl_node"
     assert os.access(node, os.X_OK)

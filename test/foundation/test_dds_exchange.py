@@ -1,16 +1,17 @@
 """Two rclpy nodes in two processes exchange our message types over real Fast DDS."""
 
+from pathlib import Path
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (run `make env`)")
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from surg_perception.msg import SurgicalScene  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
+
+from surg_perception.msg import SurgicalScene  # noqa: E402
 
 PUBLISHER = Path(__file__).with_name("dds_publisher.py")
 
@@ -21,8 +22,10 @@ def received():
     node = rclpy.create_node("foundation_subscriber")
     got: dict[str, object] = {}
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    node.create_subscription(Detection2DArray, "foundation/detections", lambda m: got.setdefault("det", m), qos)
-    node.create_subscription(SurgicalScene, "foundation/scene", lambda m: got.setdefault("scene", m), qos)
+    node.create_subscription(Detection2DArray, "foundation/detections",
+                             lambda m: got.setdefault("det", m), qos)
+    node.create_subscription(SurgicalScene, "foundation/scene",
+                             lambda m: got.setdefault("scene", m), qos)
     child = subprocess.Popen([sys.executable, str(PUBLISHER), "60"])
     try:
         deadline = time.monotonic() + 60

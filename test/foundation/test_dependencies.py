@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import ast
 import configparser
+from pathlib import Path
 import re
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "surg_perception"
@@ -34,7 +34,8 @@ RUNTIME_ONLY = {
     "tensorboard": "imported by torch.utils.tensorboard (training/logs.py)",
 }
 # base.in entries that are tooling or ROS, not package imports
-ENV_ONLY = {"setuptools", "wheel", "atheris", "catkin-pkg", "colcon-common-extensions"}
+ENV_ONLY = {"setuptools", "wheel", "atheris", "catkin-pkg", "colcon-common-extensions",
+            "ruff"}  # ruff: the linter of test/foundation/test_lint.py
 ROS_PREFIXES = ("ros-jazzy-", "ros-rmw-")
 
 

@@ -1,9 +1,9 @@
 """The ROS build installed the package the way a colcon workspace would."""
 
 import os
+from pathlib import Path
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -6,8 +6,8 @@ vision_msgs in interfaces/) fails here: update the record only for an intended c
 """
 
 import json
-import sys
 from pathlib import Path
+import sys
 
 import pytest
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import types
 from pathlib import Path
+import types
 
 import pytest
 import torch

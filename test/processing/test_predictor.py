@@ -12,8 +12,14 @@ import torch
 from surg_perception.checkpoint import save_checkpoint
 from surg_perception.errors import ConfigError, ImageFormatError
 from surg_perception.models.registry import build_model
-from surg_perception.predictor import (DTYPES, FrameResult, Predictor, resolve_device,
-                                       resolve_dtype, size_reset_reason)
+from surg_perception.predictor import (
+    DTYPES,
+    FrameResult,
+    Predictor,
+    resolve_device,
+    resolve_dtype,
+    size_reset_reason,
+)
 from surg_perception.processing.colors import colorize_np, palette_for
 
 

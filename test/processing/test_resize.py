@@ -13,8 +13,12 @@ from surg_perception.errors import ConfigError
 from surg_perception.processing.crop import crop_box
 from surg_perception.processing.postprocess import mask_to_camera
 from surg_perception.processing.preprocess import FrameGeometry
-from surg_perception.processing.resize import (resize_image, resize_image_np, resize_mask,
-                                               resize_mask_np)
+from surg_perception.processing.resize import (
+    resize_image,
+    resize_image_np,
+    resize_mask,
+    resize_mask_np,
+)
 
 CAMERA, INPUT = (1024, 1280), (96, 128)
 

@@ -4,8 +4,13 @@ the pruned model round-trips through a checkpoint."""
 import torch
 
 from surg_perception.checkpoint import load_model, save_checkpoint
-from surg_perception.config import (HogConfig, MemoryConfig, ModelConfig, ModelSpec,
-                                    PreprocessConfig)
+from surg_perception.config import (
+    HogConfig,
+    MemoryConfig,
+    ModelConfig,
+    ModelSpec,
+    PreprocessConfig,
+)
 from surg_perception.models.channels import prunable_layers
 from surg_perception.models.registry import build_model
 from surg_perception.pruning.masking import initial_masks, masked

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform
 from pathlib import Path
+import platform
 from typing import Any
 
 import pytest
@@ -105,8 +105,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run_counts = {n: max(f, round(full * scale)) for n, (f, full) in COUNTS.items()}
     lines += [f"| {n} | {run_counts[n]} | {COUNTS[n][1]} |" for n in COUNTS]
     if scale < 1.0:
-        lines += ["", f"**Shortfall:** this run used {scale:g} of the full counts (see the table); "
-                  "the full counts are run by `make reliability`."]
+        lines += ["", f"**Shortfall:** this run used {scale:g} of the full counts (see the "
+                  "table); the full counts are run by `make reliability`."]
     failed = sorted(n for n, o in _OUTCOMES.items() if o.startswith("FAILED"))
     known = sorted(n for n, o in _OUTCOMES.items() if o.startswith("xfailed"))
     met = len(_OUTCOMES) - len(failed) - len(known)

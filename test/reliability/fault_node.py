@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from pathlib import Path
+import sys
 
 from surg_perception.ros import node as node_module
 

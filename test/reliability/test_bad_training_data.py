@@ -7,8 +7,8 @@ broken file, and a dataset that loads must hold every frame on disk.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+import shutil
 
 import numpy as np
 import pytest

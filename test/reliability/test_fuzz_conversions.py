@@ -16,10 +16,10 @@ import time
 import zlib
 
 import cv2
-import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import numpy as np
+import pytest
 
 pytest.importorskip("rclpy", reason="the conversions build sensor_msgs messages")
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402

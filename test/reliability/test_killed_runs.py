@@ -7,13 +7,13 @@ output (never after a fixed sleep), so the kill lands mid-run on any machine spe
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import re
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import yaml

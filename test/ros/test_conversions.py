@@ -3,10 +3,10 @@
 import array
 
 import cv2
-import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import numpy as np
+import pytest
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 

@@ -14,9 +14,10 @@ import pytest
 pytest.importorskip(
     "launch_ros", reason="launch_ros is not installed (no PyPI wheel; needs a ROS 2 install)")
 
-from launch import LaunchDescription, LaunchService  # noqa: E402
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+
+from launch import LaunchDescription, LaunchService  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

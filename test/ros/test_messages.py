@@ -1,8 +1,8 @@
 """Message builders and the overlay, with real message classes and a hand-made FrameResult."""
 
+from diagnostic_msgs.msg import DiagnosticStatus
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticStatus
 from std_msgs.msg import Header
 
 from surg_perception.predictor import FrameResult

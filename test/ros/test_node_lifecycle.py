@@ -1,7 +1,7 @@
 """Lifecycle of apmtl_node in its own process, driven through the lifecycle services."""
 
-import pytest
 from lifecycle_msgs.msg import Transition
+import pytest
 
 pytestmark = pytest.mark.ros
 

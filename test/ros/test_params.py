@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 import rclpy
-import yaml
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+import yaml
 
 from surg_perception.config import PostprocessConfig
 from surg_perception.errors import ConfigError

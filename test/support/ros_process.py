@@ -8,14 +8,14 @@ assertions (a loaded 2-core CI machine imports torch + rclpy in ~5-40 s).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 START_TIMEOUT_S = 120.0

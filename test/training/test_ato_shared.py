@@ -7,8 +7,12 @@ import torch
 
 from surg_perception.errors import ConfigError
 from surg_perception.training import ato
-from surg_perception.training.config import (PhaseConfig, TrainConfig, fit_clip_to_memory,
-                                             load_train_config)
+from surg_perception.training.config import (
+    PhaseConfig,
+    TrainConfig,
+    fit_clip_to_memory,
+    load_train_config,
+)
 from surg_perception.training.losses import task_losses, weighted_total
 from surg_perception.training.optim import PhaseSpan, build_optimizer
 from surg_perception.training.trainer import ClipModel, Trainer

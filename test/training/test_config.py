@@ -3,8 +3,12 @@
 import pytest
 
 from surg_perception.errors import ConfigError
-from surg_perception.training.config import (PhaseConfig, TrainConfig, load_train_config,
-                                             train_config_from_dict)
+from surg_perception.training.config import (
+    PhaseConfig,
+    TrainConfig,
+    load_train_config,
+    train_config_from_dict,
+)
 from surg_perception.training.optim import PolyDecay, schedule
 
 

@@ -6,15 +6,21 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-import torch
-import torchvision
 from safetensors.torch import save_file
+import torch
 from torch import nn
+import torchvision
 from torchvision.models.vgg import cfgs, make_layers
 
 from surg_perception.checkpoint import load_checkpoint_dict, load_model, save_checkpoint
-from surg_perception.config import (ModelConfig, ModelSpec, PreprocessConfig, load_spec,
-                                    spec_from_dict, to_dict)
+from surg_perception.config import (
+    ModelConfig,
+    ModelSpec,
+    PreprocessConfig,
+    load_spec,
+    spec_from_dict,
+    to_dict,
+)
 from surg_perception.errors import ConfigError
 from surg_perception.models.encoders.base import scaled
 from surg_perception.models.endoarss.vit import build_vit

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import torchvision
 from torch import Tensor, nn
+import torchvision
 from torchvision.models.mobilenetv2 import InvertedResidual
 
 from surg_perception.config import ModelConfig

@@ -11,8 +11,8 @@ Both heads use BatchNorm (torchvision's ASPP does), so training needs batches of
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+import torch.nn.functional as F
 from torchvision.models.segmentation.deeplabv3 import ASPP
 from torchvision.ops import Conv2dNormActivation
 

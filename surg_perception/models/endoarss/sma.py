@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+import torch.nn.functional as F
 
 from surg_perception.errors import ConfigError
 

@@ -16,10 +16,10 @@ what the original DINOv2 code uses and exports as an ONNX ``Resize``.
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from timm.models.vision_transformer import VisionTransformer
+import torch
 from torch import nn
+import torch.nn.functional as F
 
 from surg_perception.errors import ConfigError
 

@@ -22,8 +22,8 @@ Kc/Vc = ``key_channels``/``value_channels``):
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+import dataclasses
 
 import torch
 from torch import Tensor
