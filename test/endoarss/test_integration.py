@@ -13,7 +13,6 @@ import signal
 
 import numpy as np
 import pytest
-from support.training import overfit_fixed_batch
 import torch
 
 from surg_perception.checkpoint import load_model
@@ -24,6 +23,8 @@ from surg_perception.models.endoarss import EndoARSS, trainable_parameter_groups
 from surg_perception.training import ato
 from surg_perception.training.config import PhaseConfig, load_train_config
 from surg_perception.training.trainer import Trainer
+
+from support.training import overfit_fixed_batch
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_YAML = REPO / "config" / "models" / "endoarss_tiny.yaml"

@@ -6,6 +6,22 @@ from surg_perception.training import ato
 from surg_perception.training.optim import PhaseSpan, build_optimizer
 from surg_perception.training.trainer import ClipModel, Trainer
 
+# A two-step CLI training run (one detection step, one end-to-end step) on batches of one clip.
+TWO_STEP_TRAIN_YAML = """\
+train:
+  optimizer: adam
+  lr: 1.0e-3
+  batch_size: 1
+  clip_length: 4
+  workers: 0
+  amp: false
+  log_interval: 1
+  ckpt_interval: 1
+  phases:
+    - {name: detection, iterations: 1}
+    - {name: end_to_end, iterations: 1}
+"""
+
 
 def overfit_fixed_batch(trainer: Trainer, steps: int) -> list[dict[str, float]]:
     """``steps`` end-to-end steps on the first batch at an almost constant lr; the step logs."""

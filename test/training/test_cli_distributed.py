@@ -12,25 +12,12 @@ from surg_perception.checkpoint import load_checkpoint_dict
 from surg_perception.errors import ConfigError
 from surg_perception.training import cli
 
-TRAIN_YAML = """\
-train:
-  optimizer: adam
-  lr: 1.0e-3
-  batch_size: 1
-  clip_length: 4
-  workers: 0
-  amp: false
-  log_interval: 1
-  ckpt_interval: 1
-  phases:
-    - {name: detection, iterations: 1}
-    - {name: end_to_end, iterations: 1}
-"""
+from support.training import TWO_STEP_TRAIN_YAML
 
 
 def _args(tmp_path, synth_root, tiny_config_path, **extra):
     train_yaml = tmp_path / "train.yaml"
-    train_yaml.write_text(TRAIN_YAML)
+    train_yaml.write_text(TWO_STEP_TRAIN_YAML)
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     argv = ["--model-config", str(tiny_config_path), "--train-config", str(train_yaml),

@@ -7,25 +7,12 @@ import pytest
 
 from surg_perception.cli import main
 
-TRAIN_YAML = """\
-train:
-  optimizer: adam
-  lr: 1.0e-3
-  batch_size: 1
-  clip_length: 4
-  workers: 0
-  amp: false
-  log_interval: 1
-  ckpt_interval: 1
-  phases:
-    - {name: detection, iterations: 1}
-    - {name: end_to_end, iterations: 1}
-"""
+from support.training import TWO_STEP_TRAIN_YAML
 
 
 @pytest.fixture()
 def train(tmp_path, synth_root, tiny_config_path):
-    (tmp_path / "train.yaml").write_text(TRAIN_YAML)
+    (tmp_path / "train.yaml").write_text(TWO_STEP_TRAIN_YAML)
     base = ["train", "--model-config", str(tiny_config_path), "--train-config",
             str(tmp_path / "train.yaml"), "--data", str(synth_root), "--out",
             str(tmp_path / "run")]

@@ -3,13 +3,14 @@
 import dataclasses
 
 import pytest
-from support.training import overfit_fixed_batch
 import torch
 
 from surg_perception.checkpoint import load_checkpoint_dict, load_model
 from surg_perception.config import load_spec
 from surg_perception.training.config import PhaseConfig, load_train_config
 from surg_perception.training.trainer import Trainer
+
+from support.training import overfit_fixed_batch
 
 TASKS = ("seg", "det_loc", "det_conf", "activity", "hog")
 
