@@ -5,3 +5,17 @@ instrument (mask, class, score, box, shaft axis, 2D tip, jaw opening); ``trackin
 them ids that persist over a stream; ``stereo`` matches them across the eyes of a rectified
 pair and triangulates their tips; ``pairing`` pairs left/right stamps by approximate time.
 """
+
+from surg_perception.instruments.instances import (BoxDetections, Instance, InstanceConfig,
+                                                   extract_instances)
+from surg_perception.instruments.pairing import StampPairs, pair_stamps
+from surg_perception.instruments.shaft import ShaftAxis
+from surg_perception.instruments.stereo import (StereoConfig, StereoRig, StereoTip,
+                                                match_instances, stereo_tips, triangulate)
+from surg_perception.instruments.tracking import (TrackedInstance, Tracker, TrackerConfig,
+                                                  TrackerState, track_step)
+
+__all__ = ["BoxDetections", "Instance", "InstanceConfig", "ShaftAxis", "StampPairs",
+           "StereoConfig", "StereoRig", "StereoTip", "TrackedInstance", "Tracker",
+           "TrackerConfig", "TrackerState", "extract_instances", "match_instances",
+           "pair_stamps", "stereo_tips", "track_step", "triangulate"]
