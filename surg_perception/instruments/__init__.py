@@ -6,6 +6,8 @@ them ids that persist over a stream; ``stereo`` matches them across the eyes of 
 pair and triangulates their tips; ``pairing`` pairs left/right stamps by approximate time.
 """
 
+from surg_perception.instruments.frame import (EyeMasks, InstrumentPipeline, InstrumentResult,
+                                               InstrumentsConfig)
 from surg_perception.instruments.instances import (BoxDetections, Instance, InstanceConfig,
                                                    extract_instances)
 from surg_perception.instruments.pairing import StampPairs, pair_stamps
@@ -15,7 +17,8 @@ from surg_perception.instruments.stereo import (StereoConfig, StereoRig, StereoT
 from surg_perception.instruments.tracking import (TrackedInstance, Tracker, TrackerConfig,
                                                   TrackerState, track_step)
 
-__all__ = ["BoxDetections", "Instance", "InstanceConfig", "ShaftAxis", "StampPairs",
+__all__ = ["BoxDetections", "EyeMasks", "Instance", "InstanceConfig", "InstrumentPipeline",
+           "InstrumentResult", "InstrumentsConfig", "ShaftAxis", "StampPairs",
            "StereoConfig", "StereoRig", "StereoTip", "TrackedInstance", "Tracker",
            "TrackerConfig", "TrackerState", "extract_instances", "match_instances",
            "pair_stamps", "stereo_tips", "track_step", "triangulate"]

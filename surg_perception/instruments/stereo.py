@@ -22,7 +22,7 @@ from scipy.optimize import linear_sum_assignment
 from surg_perception.errors import ConfigError
 from surg_perception.instruments.instances import Instance
 
-REASONS = ("ok", "no_match", "no_tip", "disparity", "depth")
+REASONS = ("ok", "mono", "no_match", "no_tip", "disparity", "depth")
 
 
 @dataclasses.dataclass(frozen=True)
