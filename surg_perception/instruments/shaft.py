@@ -13,9 +13,9 @@ Rules (the contract of :class:`~surg_perception.instruments.instances.Instance`)
   deepest forward-opening notch of the claspers' outline); the tool tip is midway between
   the two jaw tips (the generator's tool-tip point), or the distal end of the claspers when
   no gap shows (closed jaws, or jaws opening towards the camera). The jaw opening is the
-  image-plane angle between the two jaw tips seen from the notch: a lower bound of the 3D
-  opening, 0 without a gap, ``None`` for jawless classes or too few clasper pixels. Details:
-  :func:`jaw_tip`.
+  image-plane angle between the line fits of the two jaws (foreshortened: it under-reads
+  jaws that open out of the image plane), 0 without a gap, ``None`` for jawless classes or
+  too few clasper pixels. Details: :func:`jaw_tip`.
 - **2D tip without claspers**: the mean of the instance's pixels within ``tip_band_px`` of the
   farthest one along the shaft axis.
 """
@@ -133,8 +133,8 @@ def jaw_tip(claspers: np.ndarray, shaft_dir: np.ndarray,
     opening forwards), the line from its deepest point to the middle of the hull edge across
     it splits the pixels into the two jaws; each jaw's tip is the mean of its pixels within
     ``band`` (fraction of the claspers' length) of its farthest one along that line, the
-    tool tip is midway between them and the opening is the angle between the two tips seen
-    from the notch. Without a notch the jaws count as one: the tip is the mean of the pixels
+    tool tip is midway between them and the opening is the angle between the two jaws' line
+    fits. Without a notch the jaws count as one: the tip is the mean of the pixels
     within ``band`` of the farthest along the shaft, the opening 0.
     """
     along = claspers @ shaft_dir
@@ -152,10 +152,12 @@ def jaw_tip(claspers: np.ndarray, shaft_dir: np.ndarray,
     for side in (cross > 0, cross < 0):
         reach = (claspers[side] - pivot) @ ray
         tips.append(claspers[side][reach >= reach.max() - band * length].mean(axis=0))
-    arms = [tip - pivot for tip in tips]
-    cosine = float(arms[0] @ arms[1]) / max(float(np.linalg.norm(arms[0]) *
-                                                  np.linalg.norm(arms[1])), 1e-9)
-    return (tips[0] + tips[1]) / 2, float(np.arccos(np.clip(cosine, -1.0, 1.0)))
+    arms = []
+    for side in (cross > 0, cross < 0):
+        direction = fit_direction(claspers[side])[1] if np.count_nonzero(side) > 2 else ray
+        arms.append(direction if direction @ ray >= 0 else -direction)
+    cosine = float(np.clip(arms[0] @ arms[1], -1.0, 1.0))
+    return (tips[0] + tips[1]) / 2, float(np.arccos(cosine))
 
 
 def distal_tip(points: np.ndarray, axis: ShaftAxis, band_px: float) -> np.ndarray:

@@ -54,8 +54,9 @@ class Track:
     last_stamp: float | None
     hits: int
 
-    def lost_for(self, frame: int) -> int:
-        return frame - self.last_frame
+    def missed(self, frame: int) -> int:
+        """Frames in a row without a match before ``frame``."""
+        return frame - self.last_frame - 1
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -112,7 +113,7 @@ def _costs(tracks, instances, frame: int, cfg: TrackerConfig) -> np.ndarray:
             iou = _mask_iou(old, inst) if cfg.use_masks else _box_iou(old.box, inst.box)
             if iou >= cfg.min_iou:
                 cost[t, i] = 1.0 - iou
-            elif track.lost_for(frame) > 1:
+            elif track.missed(frame) >= 1:
                 gap = float(np.linalg.norm(_centre(old.box) - _centre(inst.box))) / diagonal
                 if gap <= cfg.reentry_distance:
                     cost[t, i] = 1.0 + gap / max(cfg.reentry_distance, 1e-9) * 0.99
@@ -120,7 +121,7 @@ def _costs(tracks, instances, frame: int, cfg: TrackerConfig) -> np.ndarray:
 
 
 def _alive(track: Track, frame: int, stamp: float | None, cfg: TrackerConfig) -> bool:
-    if track.lost_for(frame) > cfg.max_age_frames:
+    if track.missed(frame) > cfg.max_age_frames:
         return False
     return not (cfg.max_age_s is not None and stamp is not None and track.last_stamp is not None
                 and stamp - track.last_stamp > cfg.max_age_s)
