@@ -68,3 +68,24 @@ def test_matching_needs_class_row_and_a_positive_disparity():
     tips = stereo_tips(left, right, stereo)
     assert [t.reason for t in tips].count("no_match") == 1
     assert all(t.point[2] > 0 for t in tips if t.valid)
+
+
+def test_the_pipeline_tracks_the_left_eye_and_goes_mono_without_a_right_one():
+    from surg_perception.instruments import EyeMasks, InstrumentPipeline
+
+    stereo, _ = rig()
+
+    def masks(x):
+        types = np.zeros((H, W), np.uint8)
+        cv2.line(types, (0, 100), (x, 100), 2, 7)
+        return EyeMasks(types)
+
+    pipe = InstrumentPipeline(rig=stereo)
+    (a,) = pipe.step(masks(150), masks(120))
+    assert a.tip_3d.valid and a.tip_3d.disparity == pytest.approx(30, abs=0.5)
+    assert a.tip_3d.point[2] == pytest.approx(stereo.fx * 0.005 / a.tip_3d.disparity)
+    (b,) = pipe.step(masks(152))
+    assert b.track_id == a.track_id and b.age_frames == 1 and b.tip_3d.reason == "mono"
+    pipe.reset()
+    (c,) = pipe.step(masks(152))
+    assert c.track_id == a.track_id + 1
