@@ -3,13 +3,15 @@
 Per frame, the live tracks are matched to the frame's instances by
 ``scipy.optimize.linear_sum_assignment`` on ``1 - IoU`` (mask IoU, or box IoU with
 ``use_masks=False``), only between equal classes and only where the IoU reaches ``min_iou``.
-A track that found no instance in this frame is *lost*; it can still be matched, also by
-distance (its last box centre within ``reentry_distance`` of the image diagonal of the
-instance's, same class), until it has been lost for more than ``max_age_frames`` frames or
-``max_age_s`` seconds (stamps given): a short occlusion or a trip out of the view keeps the
-id. Unmatched instances start new tracks. Ids count up from 1 and are never reused within a
-stream; :meth:`Tracker.reset` (with the temporal memory) forgets the tracks and, unless
-``restart_ids``, keeps counting so that an id never names two instruments.
+Where the IoU falls short (a fast move of a thin shaft, a re-entry at the border), a track
+can still match by distance (its last box centre within ``reentry_distance`` of the image
+diagonal of the instance's, same class; costlier than any IoU match). A track that found
+no instance in this frame is *lost*; it can still be matched until it has been lost for
+more than ``max_age_frames`` frames or ``max_age_s`` seconds (stamps given): a short
+occlusion or a trip out of the view keeps the id. Unmatched instances start new tracks.
+Ids count up from 1 and are never reused within a stream; :meth:`Tracker.reset` (with the
+temporal memory) forgets the tracks and, unless ``restart_ids``, keeps counting so that an
+id never names two instruments.
 
 The state (:class:`TrackerState`) is explicit: one per stream (e.g. per eye or per camera).
 """
@@ -33,7 +35,7 @@ class TrackerConfig:
     use_masks: bool = True
     max_age_frames: int = 30
     max_age_s: float | None = None
-    reentry_distance: float = 0.15
+    reentry_distance: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 < self.min_iou <= 1.0:
@@ -113,7 +115,7 @@ def _costs(tracks, instances, frame: int, cfg: TrackerConfig) -> np.ndarray:
             iou = _mask_iou(old, inst) if cfg.use_masks else _box_iou(old.box, inst.box)
             if iou >= cfg.min_iou:
                 cost[t, i] = 1.0 - iou
-            elif track.missed(frame) >= 1:
+            else:
                 gap = float(np.linalg.norm(_centre(old.box) - _centre(inst.box))) / diagonal
                 if gap <= cfg.reentry_distance:
                     cost[t, i] = 1.0 + gap / max(cfg.reentry_distance, 1e-9) * 0.99
