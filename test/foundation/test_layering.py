@@ -26,7 +26,7 @@ FLOORS = (
     ("ops",),
     ("processing", "models"),
     ("data", "checkpoint"),
-    ("predictor",),
+    ("predictor", "instruments"),  # instruments: NumPy geometry on masks, no model
     ("training", "evaluation", "export"),
     ("model_info", "bags"),
     ("pruning", "bench", "ros", "model_info_cli"),
