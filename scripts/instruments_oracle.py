@@ -29,8 +29,13 @@ from surg_perception.data.synth_gt import frame_record
 from surg_perception.data.synth_plan import plan_sequence
 from surg_perception.data.synth_scene import make_assets, render_frame
 from surg_perception.evaluation.instruments import Estimate, FrameTruth, score_instruments
-from surg_perception.instruments import (BoxDetections, EyeMasks, InstrumentPipeline,
-                                         StereoRig, extract_instances)
+from surg_perception.instruments import (
+    BoxDetections,
+    EyeMasks,
+    InstrumentPipeline,
+    StereoRig,
+    extract_instances,
+)
 
 PART_LUT = np.zeros(256, np.uint8)
 PART_LUT[[10, 20, 30]] = [1, 2, 3]  # ground-truth part values -> part classes

@@ -20,10 +20,10 @@ care": matching them costs and earns nothing. Ids are per sequence; several sequ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
 import itertools
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np

@@ -6,16 +6,35 @@ them ids that persist over a stream; ``stereo`` matches them across the eyes of 
 pair and triangulates their tips; ``pairing`` pairs left/right stamps by approximate time.
 """
 
-from surg_perception.instruments.frame import (EyeMasks, InstrumentPipeline, InstrumentResult,
-                                               InstrumentsConfig)
-from surg_perception.instruments.instances import (BoxDetections, Instance, InstanceConfig,
-                                                   extract_instances)
+from surg_perception.instruments.frame import (
+                                               EyeMasks,
+                                               InstrumentPipeline,
+                                               InstrumentResult,
+                                               InstrumentsConfig,
+)
+from surg_perception.instruments.instances import (
+                                               BoxDetections,
+                                               Instance,
+                                               InstanceConfig,
+                                               extract_instances,
+)
 from surg_perception.instruments.pairing import StampPairs, pair_stamps
 from surg_perception.instruments.shaft import ShaftAxis
-from surg_perception.instruments.stereo import (StereoConfig, StereoRig, StereoTip,
-                                                match_instances, stereo_tips, triangulate)
-from surg_perception.instruments.tracking import (TrackedInstance, Tracker, TrackerConfig,
-                                                  TrackerState, track_step)
+from surg_perception.instruments.stereo import (
+                                               StereoConfig,
+                                               StereoRig,
+                                               StereoTip,
+                                               match_instances,
+                                               stereo_tips,
+                                               triangulate,
+)
+from surg_perception.instruments.tracking import (
+                                               TrackedInstance,
+                                               Tracker,
+                                               TrackerConfig,
+                                               TrackerState,
+                                               track_step,
+)
 
 __all__ = ["BoxDetections", "EyeMasks", "Instance", "InstanceConfig", "InstrumentPipeline",
            "InstrumentResult", "InstrumentsConfig", "ShaftAxis", "StampPairs",

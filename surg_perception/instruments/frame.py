@@ -14,8 +14,12 @@ import dataclasses
 
 import numpy as np
 
-from surg_perception.instruments.instances import (BoxDetections, Instance, InstanceConfig,
-                                                   extract_instances)
+from surg_perception.instruments.instances import (
+    BoxDetections,
+    Instance,
+    InstanceConfig,
+    extract_instances,
+)
 from surg_perception.instruments.stereo import StereoConfig, StereoRig, StereoTip, stereo_tips
 from surg_perception.instruments.tracking import Tracker, TrackerConfig
 

@@ -9,8 +9,8 @@ the node. The measured skew is ``right - left`` per pair (seconds).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+import dataclasses
 
 import numpy as np
 

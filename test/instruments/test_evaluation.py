@@ -8,8 +8,7 @@ import pytest
 
 from surg_perception.data.synth import SynthConfig, write_synth_dataset
 from surg_perception.errors import DatasetError
-from surg_perception.evaluation.instruments import (Estimate, read_sequence_truth,
-                                                    score_instruments)
+from surg_perception.evaluation.instruments import Estimate, read_sequence_truth, score_instruments
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,14 @@ import pytest
 
 from surg_perception.data.synth_camera import camera_info, make_camera
 from surg_perception.errors import ConfigError
-from surg_perception.instruments import (StereoConfig, StereoRig, extract_instances,
-                                         match_instances, stereo_tips, triangulate)
+from surg_perception.instruments import (
+    StereoConfig,
+    StereoRig,
+    extract_instances,
+    match_instances,
+    stereo_tips,
+    triangulate,
+)
 
 W, H = 320, 256
 
