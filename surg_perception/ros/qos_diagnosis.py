@@ -37,9 +37,9 @@ def incompatibility_hint(side: str, topic: str, policy: str, param: str | None,
     (``input.qos`` / ``output.qos``), None for the fixed-QoS topics (LabelInfo, diagnostics).
     """
     if side == INPUT and policy == "RELIABILITY":
-        return (f"a publisher on {topic} is best-effort but {param} is {value} (reliable): no "
-                f"frames arrive from it; set {param}:=best_effort (or sensor_data, which "
-                "matches any publisher)")
+        return (f"a publisher on {topic} is best-effort but the node's subscription is "
+                f"reliable ({param}={value}): no frames arrive from it; set "
+                f"{param}:=best_effort (or sensor_data, which matches any publisher)")
     if side == OUTPUT and policy == "RELIABILITY":
         fix = f"set {param}:=reliable (it serves best-effort subscribers too)" if param else \
             "subscribe reliable"
