@@ -134,3 +134,21 @@ def test_published_frames_report_their_delays(ros):
     # The test stamps frames with made-up times long ago: the camera's age is huge.
     assert float(values["stamp_to_publish_ms.total.p50"]) > 1e6
     assert {"window.received", "window.processed", "window.dropped", "missed"} <= set(values)
+
+
+def test_bench_compares_subscriber_sets_on_the_same_frames(processor):
+    from surg_perception.ros.message_bench import LAZY_SETS, lazy_outputs
+
+    predictor = processor[0].predictor
+    frames = [np.random.default_rng(i).integers(0, 256, (120, 160, 3), np.uint8)
+              for i in range(2)]
+    result = lazy_outputs(predictor.model, predictor.spec, predictor.device, predictor.dtype,
+                          frames)
+    sets = result["sets"]
+    assert set(sets) == set(LAZY_SETS) and result["size"] == [120, 160]
+    # Bytes are exact: every output vs the mono8 mask alone (a 160x120 mask + header).
+    assert sets["mask"]["bytes_per_frame"] < 120 * 160 + 200
+    assert sets["all"]["bytes_per_frame"] > 7 * 120 * 160  # 2 colour images + mask + scene
+    assert sets["all"]["saving_ms"] == 0.0
+    for row in sets.values():
+        assert row["frame_ms"]["p50"] >= row["outputs_ms"]["p50"] >= 0.0
