@@ -59,19 +59,25 @@ def incompatibility_hint(side: str, topic: str, policy: str, param: str | None,
 
 
 class QosWatch:
-    """Counts incompatible-QoS events and warns once per (topic, policy) through ``warn``."""
+    """Counts incompatible-QoS events and warns once per (topic, policy) through ``warn``.
+
+    Once per (topic, policy) and QoS parameter value: after cleanup, a new ``input.qos`` and
+    configure, a mismatch that is still there is reported again.
+    """
 
     def __init__(self, warn: Callable[[str], Any]) -> None:
         self._warn = warn
         self._lock = threading.Lock()
         self._counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._warned: set[tuple[str, str, str | None]] = set()
 
     def event(self, side: str, topic: str, kind: Any, count: int = 1,
               param: str | None = None, value: str | None = None) -> bool:
         """Record ``count`` events of policy ``kind`` on ``topic``; True when it warned."""
         policy = policy_name(kind)
         with self._lock:
-            first = (topic, policy) not in self._counts
+            first = (topic, policy, value) not in self._warned
+            self._warned.add((topic, policy, value))
             self._counts[topic, policy] += max(1, count)
         if first:
             self._warn(f"incompatible QoS ({policy}) on {topic}: "

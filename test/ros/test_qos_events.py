@@ -25,9 +25,12 @@ def test_watch_warns_once_per_topic_and_policy():
     assert watch.event(INPUT, "/image", "RELIABILITY", 1, "input.qos", "reliable")
     assert not watch.event(INPUT, "/image", "RELIABILITY", 2, "input.qos", "reliable")
     assert watch.event(OUTPUT, "/n/mask", "RELIABILITY", 1, "output.qos", "best_effort")
-    assert len(warnings) == 2 and "set input.qos:=best_effort" in warnings[0]
+    assert len(warnings) == 2 and watch.event(INPUT, "/image", "DEADLINE", 1, "input.qos",
+                                              "reliable")
+    warnings.pop() and "set input.qos:=best_effort" in warnings[0]
     assert "set output.qos:=reliable" in warnings[1]
-    assert watch.counts() == {"qos_incompatible": 4, "qos_incompatible./image:RELIABILITY": 3,
+    assert watch.counts() == {"qos_incompatible": 5, "qos_incompatible./image:RELIABILITY": 3,
+                              "qos_incompatible./image:DEADLINE": 1,
                               "qos_incompatible./n/mask:RELIABILITY": 1}
     durability = incompatibility_hint(OUTPUT, "/n/scene", "DURABILITY", "output.qos", "reliable")
     assert "volatile durability" in durability
