@@ -24,7 +24,10 @@ at that rate and the node's keep-newest slot of one frame. Ratios come from one 
 `pruned_over_unpruned` and `memory_overhead` compare median step times;
 `message_over_memcpy` compares building + `serialize_message` of a bgr8 Image with
 `np.copyto` of its bytes (`_tuned_malloc`: with glibc's trim/mmap thresholds raised, see
-`surg_perception/malloc_tuning.py`); `*_min` ratios use minimum step times, steadier on a
+`surg_perception/malloc_tuning.py`); `lazy_<set>_over_all` compares the node's frame path
+(`FrameProcessor.process`: convert, model, colour mask, overlay, build, serialise) with
+only that output subscribed against every output subscribed, on camera-sized frames
+(`outputs` = the part after the model); `*_min` ratios use minimum step times, steadier on a
 shared host. All runs of one section are interleaved frame by frame, so background load
 hits them alike. Random (seeded) weights unless a checkpoint is named: latency depends
 on shapes, except for the number of boxes reaching NMS.
@@ -92,6 +95,7 @@ def format_markdown(result: dict[str, Any]) -> str:
         lines += ["", f"#### {run['name']}: {run['backend']} {run['dtype']}", ""]
         lines += _stage_table(run)
     lines += _messages(result["messages"])
+    lines += _lazy(result.get("lazy_outputs"))
     skipped = [f"- {s['backend']} {s['dtype']}: {s['reason']}" for s in result["skipped"]]
     notes = [f"- {key}: {text}" for key, text in result["notes"].items()]
     if skipped or notes:
@@ -110,6 +114,22 @@ def _messages(info: dict[str, Any]) -> list[str]:
             m = info[key]
             lines.append(f"| {key} | {_fmt(m['memcpy_ms'])} | {_fmt(m['message_ms'])} | "
                          f"{_fmt(m['ratio'], 1)} |")
+    return lines
+
+
+def _lazy(info: dict[str, Any] | None) -> list[str]:
+    if not info or "skipped" in info:
+        return [] if not info else ["", f"Lazy outputs: {info['skipped']}"]
+    h, w = info["size"]
+    lines = ["", f"### Lazy outputs: subscribers ({w}x{h} camera frames, {info['frames']} "
+             "per set, interleaved)", "",
+             "| subscribed | frame p50 ms | frame p99 ms | outputs p50 ms | bytes/frame | "
+             "saving p50 ms |", "|---" * 6 + "|"]
+    for name, row in info["sets"].items():
+        frame, outputs = row["frame_ms"], row["outputs_ms"]
+        lines.append(f"| {name} ({', '.join(row['outputs'])}) | {_fmt(frame['p50'])} | "
+                     f"{_fmt(frame['p99'])} | {_fmt(outputs['p50'])} | "
+                     f"{row['bytes_per_frame']} | {_fmt(row.get('saving_ms'))} |")
     return lines
 
 

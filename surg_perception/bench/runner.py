@@ -4,7 +4,9 @@ Ratios compare median per-frame step times (upload .. download, the Predictor's 
 runs made in this process on the first runnable (backend, dtype) of the matrix:
 - ``pruned_over_unpruned`` = pruned step / unpruned step;
 - ``memory_overhead`` = step with memory / step without - 1;
-- ``message_over_memcpy`` = (build + serialise a bgr8 Image) / ``np.copyto`` of its bytes.
+- ``message_over_memcpy`` = (build + serialise a bgr8 Image) / ``np.copyto`` of its bytes;
+- ``lazy_mask_over_all`` = the node's frame path with only ``~/mask`` subscribed / with every
+  output subscribed (lazy outputs; camera-sized frames, see ``lazy_outputs``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import datetime
 import sys
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -158,6 +161,7 @@ def run_benchmark(options: BenchOptions, argv: list[str] | None = None) -> dict[
                for run, times in zip(runs, run_interleaved([r.stream for r in runs], frames))]
     ref = results[0]
     comparisons = {key: results[len(results) - len(extra) + i] for i, key in enumerate(extra)}
+    lazy = _lazy_outputs(runs[0], options, messages)
     return {
         "schema": "surg_perception.bench/1",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -171,10 +175,44 @@ def run_benchmark(options: BenchOptions, argv: list[str] | None = None) -> dict[
         "runs": results,
         "skipped": skipped,
         "messages": message_info,
+        "lazy_outputs": lazy,
         "memory_module": _memory_module(ref, comparisons.get("no_memory")),
-        "ratios": _ratios(ref, comparisons, message_info),
+        "ratios": {**_ratios(ref, comparisons, message_info), **_lazy_ratios(lazy)},
         "notes": notes,
     }
+
+
+LAZY_FRAMES = 20  # camera-sized frames per subscriber set (each runs the whole node path)
+
+
+def _lazy_outputs(run: Run, options: BenchOptions, messages: Any) -> dict[str, Any]:
+    """All outputs subscribed vs masks only: the node's path on camera-sized frames."""
+    if messages is None:
+        return {"skipped": "no ROS message stage (see messages)"}
+    from surg_perception.ros.message_bench import lazy_outputs
+
+    predictor = run.stream.predictor
+    height, width = options.message_size
+    frames = [cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+              for jpeg in make_jpeg_frames(height, width, min(options.frames, LAZY_FRAMES))]
+    tuned = set_malloc_tuning(True)  # as the node runs (ros/node.py main)
+    try:
+        with torch.inference_mode():
+            result = lazy_outputs(predictor.model, predictor.spec, predictor.device,
+                                  predictor.dtype, frames)
+    finally:
+        if tuned and not options.malloc_tuning:
+            set_malloc_tuning(False)
+    return {**result, "malloc_tuning": tuned}
+
+
+def _lazy_ratios(lazy: dict[str, Any]) -> dict[str, float | None]:
+    sets = lazy.get("sets", {})
+    if "all" not in sets:
+        return {"lazy_mask_over_all": None}
+    return {f"lazy_{name}_over_all": stats.ratio(row["frame_ms"]["p50"],
+                                                          sets["all"]["frame_ms"]["p50"])
+            for name, row in sets.items() if name != "all"}
 
 
 def _prepare_matrix(model: nn.Module, spec: ModelSpec, device: torch.device,

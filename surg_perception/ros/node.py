@@ -45,6 +45,7 @@ from surg_perception.ros.params import (
     read_settings,
 )
 from surg_perception.ros.pipeline import FrameProcessor, load_predictor
+from surg_perception.ros.qos_diagnosis import QosWatch
 from surg_perception.ros.stats import DropWatch, NodeStats, ReasonThrottle
 from surg_perception.ros.worker import FrameWorker, LatestFrameSlot
 from surg_perception.topics import (
@@ -74,6 +75,7 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
         self._input_group = MutuallyExclusiveCallbackGroup()
         self._timer_group = MutuallyExclusiveCallbackGroup()
         self._stats = NodeStats()
+        self._qos_watch = QosWatch(self.get_logger().warning)
         self._slot = LatestFrameSlot()
         self._settings: NodeSettings | None = None
         self._processor: FrameProcessor | None = None
@@ -119,11 +121,14 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
         if settings.input_image_topic:
             self._subs.append(self.create_subscription(
                 Image, settings.input_image_topic, self._on_image, qos,
-                callback_group=self._input_group))
+                callback_group=self._input_group,
+                event_callbacks=self._subscription_events(settings.input_image_topic)))
         if settings.input_compressed_topic:
+            topic = self._compressed_topic(settings)
             self._subs.append(self.create_subscription(
-                CompressedImage, self._compressed_topic(settings), self._on_compressed, qos,
-                callback_group=self._input_group))
+                CompressedImage, topic, self._on_compressed, qos,
+                callback_group=self._input_group,
+                event_callbacks=self._subscription_events(topic)))
         self._drops.reset()
         self._worker = FrameWorker(self._slot, self._process, self._on_worker_error)
         self._worker.start()
@@ -195,12 +200,16 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
         for name, (topic, msgtype) in OUTPUT_TOPICS.items():
             if settings.publishes(name):
                 self._pubs[name] = self.create_lifecycle_publisher(
-                    message_class(msgtype), topic, qos)
+                    message_class(msgtype), topic, qos,
+                    event_callbacks=self._publisher_events(name, topic))
         for head in HEADS:
+            topic = LABEL_INFO_TOPIC.format(head=head)
             self._pubs[f"label_info/{head}"] = self.create_lifecycle_publisher(
-                LabelInfo, LABEL_INFO_TOPIC.format(head=head), latched_qos())
+                LabelInfo, topic, latched_qos(),
+                event_callbacks=self._publisher_events(f"label_info/{head}", topic))
         self._pubs["diagnostics"] = self.create_lifecycle_publisher(
-            DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+            DiagnosticArray, DIAGNOSTICS_TOPIC, 10,
+            event_callbacks=self._publisher_events("diagnostics", DIAGNOSTICS_TOPIC))
 
 
 def spin(executor: MultiThreadedExecutor) -> None:

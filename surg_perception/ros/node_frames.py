@@ -1,9 +1,11 @@
 """The node's frame path: subscription callbacks -> newest-frame slot -> worker -> publish.
 
 A mixin of :class:`~surg_perception.ros.node.ApmtlNode` (it uses the node's ``_settings``,
-``_processor``, ``_pubs``, ``_stats``, ``_slot`` and ``_subs``, set by the transitions). The
-callbacks only validate headers (O(1)) and store the newest frame; the worker thread runs
-:meth:`_process`: convert -> infer -> build -> publish (:class:`FrameProcessor`).
+``_processor``, ``_pubs``, ``_stats``, ``_slot``, ``_subs`` and ``_qos_watch``, set by the
+node). The callbacks only validate headers (O(1)) and store the newest frame; the worker
+thread runs :meth:`_process`: convert -> infer -> build -> publish (:class:`FrameProcessor`),
+building only the outputs someone subscribes to (``output.lazy``). The QoS event callbacks
+of the node's subscriptions and publishers come from here too (:mod:`.qos_diagnosis`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from surg_perception.errors import ImageFormatError
 from surg_perception.image_msgs import check_compressed, check_image, rejection_reason
 from surg_perception.ros import messages
+from surg_perception.ros.params import OUTPUTS
 from surg_perception.ros.worker import PendingFrame
 
 WARN_THROTTLE_S = 5.0
@@ -36,7 +39,8 @@ class FramePath:
     def _receive(self, msg: Any, compressed: bool) -> None:
         """Validate the header in O(1) and keep the newest frame; nothing else."""
         received = time.monotonic()
-        self._stats.count("received")
+        stamp = msg.header.stamp
+        self._stats.receive(stamp.sec * 10**9 + stamp.nanosec)
         try:
             if compressed:
                 check_compressed(msg)
@@ -61,7 +65,7 @@ class FramePath:
         if processor is None:
             return
         try:
-            outputs = processor.process(frame, settings, self._stats.fps())
+            outputs = processor.process(frame, settings, self._stats.fps(), self._subscribed())
         except ImageFormatError as exc:
             self._reject(exc)
             return
@@ -74,6 +78,42 @@ class FramePath:
             if pub is not None:
                 pub.publish(msg)
         self._stats.frame_done(outputs.latency_ms, outputs.inference_ms, outputs.memory_reset)
+        if outputs.messages:
+            self._count_published(frame, outputs)
+
+    def _subscribed(self) -> list[str] | None:
+        """Outputs with a subscriber now (lazy outputs), None to build every enabled one.
+
+        ``get_subscription_count`` asks the middleware's matched-reader list: microseconds
+        per output, against a camera-sized image rendered and copied per unwatched output.
+        """
+        if not self._settings.output_lazy:
+            return None
+        pubs = self._pubs
+        return [name for name in OUTPUTS
+                if name in pubs and pubs[name].get_subscription_count() > 0]
+
+    def _count_published(self, frame: PendingFrame, outputs: Any) -> None:
+        """The frame's two delays at its last publish and the outputs built / skipped."""
+        done = time.monotonic()
+        stamp = frame.msg.header.stamp
+        age_ns = self.get_clock().now().nanoseconds - (stamp.sec * 10**9 + stamp.nanosec)
+        self._stats.published((done - frame.received) * 1e3, age_ns / 1e6,
+                              outputs.messages.keys(), outputs.skipped)
+
+    # ------------------------------------------------------------------ QoS events
+    def _subscription_events(self, topic: str) -> Any:
+        """Incompatible-QoS callbacks for an image subscription on ``topic``."""
+        return self._qos_watch.subscription_events(self.resolve_topic_name(topic), "input.qos",
+                                                   self._settings.input_qos)
+
+    def _publisher_events(self, name: str, topic: str) -> Any:
+        """Incompatible-QoS callbacks for the publisher of output ``name`` on ``topic``."""
+        resolved = self.resolve_topic_name(topic)
+        if name in OUTPUTS:
+            return self._qos_watch.publisher_events(resolved, "output.qos",
+                                                    self._settings.output_qos)
+        return self._qos_watch.publisher_events(resolved)  # LabelInfo, diagnostics: fixed QoS
 
     def _on_worker_error(self, exc: BaseException) -> None:
         self._stats.reject("internal")
@@ -89,13 +129,16 @@ class FramePath:
         processor = self._processor
         if processor is None:
             return
-        stats = {**self._stats.snapshot(), **processor.status(),
+        stats = {**self._stats.snapshot(), **processor.status(), **self._qos_watch.counts(),
                  "threads": threading.active_count(), "subscriptions": len(self._subs)}
         level = "warn" if stats["rejected"] or stats["dropped"] else "ok"
+        message = "processing"
+        if stats["qos_incompatible"]:
+            level, message = "warn", "incompatible QoS on a topic (see the node's log)"
         self._hint_drops(stats)
         msg = messages.diagnostics_msg(self.get_clock().now().to_msg(),
                                        self.get_fully_qualified_name(), stats, self._device,
-                                       level, "processing")
+                                       level, message)
         self._pubs["diagnostics"].publish(msg)
 
     def _hint_drops(self, stats: dict) -> None:

@@ -71,6 +71,9 @@ _SPECS = (
               "output QoS profile (reliable also serves best-effort subscribers)",
               choices=QOS_PROFILES),
     ParamSpec("output.qos_depth", 5, CONFIGURE, "output history depth", (1, 1000)),
+    ParamSpec("output.lazy", True, LIVE,
+              "build only the outputs that have a subscriber (false: every enabled output, "
+              "every frame)"),
     *(ParamSpec(f"publish.{name}", True, CONFIGURE, f"publish ~/{name}") for name in OUTPUTS),
     ParamSpec("detection.score_threshold", UNSET, LIVE,
               "minimum detection score; -1 = the checkpoint's", (0.0, 1.0), unset=UNSET),
@@ -119,6 +122,7 @@ class NodeSettings:
     input_max_image_pixels: int
     output_qos: str
     output_qos_depth: int
+    output_lazy: bool
     publish_mask: bool
     publish_mask_color: bool
     publish_overlay: bool

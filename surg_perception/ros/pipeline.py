@@ -6,6 +6,7 @@ node stays a thin shell and this logic is tested without a ROS graph.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 import dataclasses
 import time
 from typing import Any
@@ -70,13 +71,27 @@ def _with_memory(spec: ModelSpec, settings: NodeSettings) -> ModelSpec:
 
 @dataclasses.dataclass(frozen=True)
 class FrameOutputs:
-    """Messages of one frame by output name (``mask``, ``detections``, ...) + its numbers."""
+    """Messages of one frame by output name (``mask``, ``detections``, ...) + its numbers.
+
+    ``skipped``: the outputs enabled by ``publish.*`` but not built (nobody subscribed).
+    """
 
     messages: dict[str, Any]
     latency_ms: float
     inference_ms: float
     memory_reset: bool
     reset_reason: str
+    skipped: frozenset[str] = frozenset()
+
+
+def wanted_outputs(settings: NodeSettings, subscribed: Collection[str] | None = None
+                   ) -> frozenset[str]:
+    """The outputs to build: enabled by ``publish.*`` and, when ``subscribed`` is given (the
+    live node with ``output.lazy``), subscribed. Dependencies are resolved by the builders:
+    the scene builds the mask, detections and activity it carries, the overlay its colour
+    mask, without publishing them."""
+    enabled = frozenset(name for name in OUTPUTS if settings.publishes(name))
+    return enabled if subscribed is None else enabled & frozenset(subscribed)
 
 
 class FrameProcessor:
@@ -92,9 +107,13 @@ class FrameProcessor:
         self._prev: FrameKey | None = None
         self._sequence = 0
 
-    def process(self, frame: PendingFrame, settings: NodeSettings,
-                fps: float | None = None) -> FrameOutputs | None:
+    def process(self, frame: PendingFrame, settings: NodeSettings, fps: float | None = None,
+                subscribed: Collection[str] | None = None) -> FrameOutputs | None:
         """Run one frame; None for a duplicate (same stamp and frame_id as the last frame).
+
+        ``subscribed`` (the live node's lazy outputs): build only these of the enabled
+        outputs; None builds every enabled one (process-bag, the recorder's offline twin).
+        The model runs either way: its temporal memory needs every frame.
 
         Raises:
             ImageFormatError: the message cannot be read as an image.
@@ -113,19 +132,21 @@ class FrameProcessor:
         if reason:
             self.predictor.reset()
         self._prev = key
-        want_color = settings.publish_mask_color or settings.publish_overlay
+        outputs = wanted_outputs(settings, subscribed)
+        want_color = bool(outputs & {"mask_color", "overlay"})
         result = self.predictor.step(pixels, color_order=order, want_color_mask=want_color)
         latency_ms = (time.monotonic() - frame.received) * 1e3
-        built = self._build(msg.header, pixels, order, result, settings, latency_ms, reason, fps)
+        built = self._build(msg.header, pixels, order, result, settings, latency_ms, reason, fps,
+                            outputs)
         self._sequence += 1
         return FrameOutputs(built, latency_ms, float(result.timings_ms.get("network", 0.0)),
-                            bool(result.memory.get("reset")), reason)
+                            bool(result.memory.get("reset")), reason,
+                            wanted_outputs(settings) - outputs)
 
     def _build(self, header: Any, pixels: np.ndarray, order: str, result: FrameResult,
                settings: NodeSettings, latency_ms: float, reason: str,
-               fps: float | None) -> dict[str, Any]:
+               fps: float | None, outputs: frozenset[str]) -> dict[str, Any]:
         model_cfg = self.predictor.spec.model
-        outputs = {name for name in OUTPUTS if settings.publishes(name)}
         overlay = None
         if "overlay" in outputs:
             options = OverlayOptions(settings.overlay_alpha, settings.overlay_draw_labels,

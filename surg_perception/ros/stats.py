@@ -8,15 +8,18 @@ percentiles, computed over a bounded window once per diagnostics period.
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterable
 import threading
 import time
 from typing import Any
 
 from surg_perception.processing.timing import latency_stats
+from surg_perception.ros.latency import LatencyBook, MissedFrames
 
 
 class NodeStats:
-    """Counts (received, processed, dropped, rejected per reason) and latency window (ms)."""
+    """Counts (received, processed, dropped, missed, rejected per reason, outputs built and
+    skipped), the receive->built latency window (ms) and the tail delays (:mod:`.latency`)."""
 
     def __init__(self, window: int = 1000) -> None:
         self._lock = threading.Lock()
@@ -31,16 +34,31 @@ class NodeStats:
             self.processed = 0
             self.dropped = 0
             self.duplicates = 0  # of the dropped: raw + compressed copies of one frame
+            self.missed = 0  # stamped by the camera, never received (stamp gaps)
             self.memory_resets = 0
             self.rejected: collections.Counter[str] = collections.Counter()
+            self.built: collections.Counter[str] = collections.Counter()
+            self.skipped: collections.Counter[str] = collections.Counter()
             self._latency_ms.clear()
             self._inference_ms.clear()
+            self._delays = LatencyBook()
+            self._gaps = MissedFrames()
+            self._window_mark = self._counts()
             self._fps_mark = (time.monotonic(), 0)
             self._fps = 0.0
+
+    def _counts(self) -> tuple[int, int, int, int]:
+        return self.received, self.processed, self.dropped, self.missed
 
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + n)
+
+    def receive(self, stamp_ns: int) -> None:
+        """A frame arrived (counted, and its stamp checked for frames missed before it)."""
+        with self._lock:
+            self.received += 1
+            self.missed += self._gaps.update(stamp_ns)
 
     def reject(self, reason: str) -> None:
         with self._lock:
@@ -53,13 +71,22 @@ class NodeStats:
             self._latency_ms.append(latency_ms)
             self._inference_ms.append(inference_ms)
 
+    def published(self, receive_to_publish_ms: float, stamp_to_publish_ms: float,
+                  built: Iterable[str] = (), skipped: Iterable[str] = ()) -> None:
+        """A frame's last publish: its two delays, the outputs built and those skipped."""
+        with self._lock:
+            self._delays.add(receive_to_publish_ms, stamp_to_publish_ms)
+            self.built.update(built)
+            self.skipped.update(skipped)
+
     def fps(self) -> float:
         """Processed frames per second over the last snapshot period."""
         with self._lock:
             return self._fps
 
     def snapshot(self) -> dict[str, Any]:
-        """Counters, rejection reasons (``rejected.<reason>``), fps, latency percentiles."""
+        """Counters, rejection reasons (``rejected.<reason>``), fps, latency percentiles;
+        the tail delays and ``window.*`` counts since the previous snapshot (a new window)."""
         with self._lock:
             now = time.monotonic()
             then, processed_then = self._fps_mark
@@ -72,12 +99,21 @@ class NodeStats:
                 "processed": self.processed,
                 "dropped": self.dropped,
                 "duplicates": self.duplicates,
+                "missed": self.missed,
                 "rejected": sum(self.rejected.values()),
                 "memory_resets": self.memory_resets,
             }
+            counts, self._window_mark = (self._counts(), self._window_mark), self._counts()
+            names = ("received", "processed", "dropped", "missed")
+            stats.update({f"window.{name}": new - old
+                          for name, new, old in zip(names, *counts)})
+            stats["window.s"] = now - then
             stats.update({f"rejected.{reason}": n for reason, n in sorted(self.rejected.items())})
+            stats.update({f"built.{name}": n for name, n in sorted(self.built.items())})
+            stats.update({f"skipped.{name}": n for name, n in sorted(self.skipped.items())})
             stats.update(_percentiles("latency_ms", self._latency_ms))
             stats.update(_percentiles("inference_ms", self._inference_ms))
+            stats.update(self._delays.take_window())
         return stats
 
 
