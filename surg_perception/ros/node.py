@@ -106,6 +106,7 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
         self._worker: FrameWorker | None = None
         self._timer = None
         self._device = ""
+        self._label_frame_id = ""  # the camera's, for LabelInfo headers (node_frames)
         self._transition_lock = threading.RLock()  # on_shutdown/on_error call release()
         self._closed = False
         self.add_on_set_parameters_callback(self._check_parameters)
@@ -118,6 +119,8 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
     # ------------------------------------------------------------------ transitions
     @serialised
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().info("configuring: loading "
+                               f"{self.get_parameter('model.checkpoint').value}")
         try:
             settings = read_settings(self)
             predictor = load_predictor(settings)
