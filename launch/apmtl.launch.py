@@ -4,8 +4,11 @@
         image_topic:=/jhu_daVinci/left/image_raw
 
 Autostart uses the portable event pattern (Humble and later): process start -> CONFIGURE,
-reaching ``inactive`` -> ACTIVATE. The node's own ``autostart`` parameter does the same
-without launch; here it is forced off so the two never race.
+``configuring -> inactive`` -> ACTIVATE. The start state matters: ``deactivating ->
+inactive`` also reaches inactive, and a handler on the goal state alone re-activated the
+node a moment after an operator's ``ros2 lifecycle set ... deactivate``. The node's own
+``autostart`` parameter does the same once without launch; here it is forced off so the two
+never race.
 """
 
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
@@ -62,7 +65,8 @@ def _launch_setup(context):
                 target_action=node,
                 on_start=[_change_state(node, Transition.TRANSITION_CONFIGURE)])),
             RegisterEventHandler(OnStateTransition(
-                target_lifecycle_node=node, goal_state="inactive",
+                # configure's transition only, never deactivate's (see the docstring)
+                target_lifecycle_node=node, start_state="configuring", goal_state="inactive",
                 entities=[_change_state(node, Transition.TRANSITION_ACTIVATE)])),
         ]
     return actions

@@ -58,6 +58,8 @@ def summarise(live: dict, scenes: list[Any], scores: dict, about: dict, out: Pat
         **about,
         "frames_sent": len(live["stamps"]),
         "frames_out": len(scenes),
+        # what the node says it published (the demo drained until the bag held all of them)
+        "frames_processed": diag.get("processed", "n/a"),
         "dropped": diag.get("dropped", "n/a"),
         "rejected": diag.get("rejected", "n/a"),
         "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies.size else None,

@@ -21,6 +21,7 @@ CAMERA_TOPIC = "/jhu_daVinci/left/image_raw"
 FRAME_ID = "jhu_daVinci_left"
 NODE = "/apmtl_node"
 SCENE_TOPIC = f"{NODE}/scene"
+DRAIN_TIMEOUT_S = 120.0  # a loaded 2-core machine; a timeout is an error, never a shorter bag
 
 
 def log(text: str) -> None:
@@ -67,10 +68,14 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: 
     """Node process + publisher + recorder; returns what the summary needs: the stamps
     sent, the node's last diagnostics values, the recorded counts and the node's exit code.
 
-    The recorder is the only subscriber to the outputs: the drain waits on ITS count of
-    ``SurgicalScene`` messages and the counts are read after it closed, so the summary and
-    the bag cannot disagree (a second subscription, drained separately, once let the count
-    be read while the recorder's copy of the last scene was still queued).
+    The drain is exact, not a guess: first the node's own /diagnostics must account for
+    every frame sent (received = processed + dropped + rejected: nothing left in flight),
+    then the recorder must hold one ``SurgicalScene`` per processed frame; each wait fails
+    loudly on timeout. The recorder is the only output subscriber and the counts are read
+    after it closed, so the summary and the bag cannot disagree. (Before: the drain ended
+    when the scene count stopped growing for 5 s, so under load a slow node's last scenes
+    could arrive after the bag was closed, and a second /scene subscription once let the
+    count be read while the recorder's copy of the last scene was still queued.)
     """
     from diagnostic_msgs.msg import DiagnosticArray
     import rclpy
@@ -105,13 +110,13 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: 
                 next_at = t0 + (i + 1) * 1e9 / fps
                 while time.time_ns() < next_at:
                     rclpy.spin_once(node, timeout_sec=max(0.0, (next_at - time.time_ns()) / 1e9))
-            def scenes() -> int:  # what the bag holds, not what another subscriber saw
-                return recorder.counts.get(SCENE_TOPIC, 0)
-
-            watch = GrowthWatch(scenes, seconds=5.0)
-            wait_for(node, lambda: scenes() >= len(frames) or watch.stalled(), proc, 60,
-                     "outputs to drain")
-            wait_for(node, lambda: bool(diagnostics), proc, 5, "diagnostics", required=False)
+            after = len(diagnostics)  # only diagnostics from after the last frame was sent
+            settled = wait_for(node, lambda: node_settled(diagnostics[after:]), proc,
+                               DRAIN_TIMEOUT_S, "the node to account for every frame sent")
+            published = int(settled["processed"])  # one SurgicalScene per processed frame
+            wait_for(node, lambda: recorder.counts.get(SCENE_TOPIC, 0) >= published, proc,
+                     DRAIN_TIMEOUT_S, f"the recorder to receive the {published} scene(s) the "
+                     "node published")
         counts = recorder.counts  # final: the bag is closed, nothing can be added any more
         log(written_summary(out / "bag", counts))
     finally:
@@ -123,26 +128,35 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: 
     return {"stamps": stamps, "diagnostics": last, "counts": counts, "node_exit": code}
 
 
-class GrowthWatch:
-    """Tells when a count stopped growing for ``seconds`` (the node dropped the rest)."""
+def node_settled(diagnostics: list) -> dict[str, str] | None:
+    """The node's newest /diagnostics values once nothing is left in flight, else None.
 
-    def __init__(self, count, seconds: float) -> None:
-        self.count_now, self.seconds = count, seconds
-        self.count, self.since = -1, time.monotonic()
+    Every received frame ends exactly once: processed (scenes published), dropped (replaced
+    in the newest-frame slot, or a duplicate) or rejected. ``diagnostics`` are the messages
+    since the last frame was sent: settled when two successive ones (1 s apart) show the
+    same number received, all of them accounted for. Not ``received == frames sent``: a
+    frame the middleware itself dropped would make that wait forever.
+    """
+    from surg_perception.ros.messages import diagnostics_values
 
-    def stalled(self) -> bool:
-        if self.count_now() != self.count:
-            self.count, self.since = self.count_now(), time.monotonic()
-        return time.monotonic() - self.since > self.seconds
+    values = [v for v in map(lambda m: diagnostics_values(m, NODE), diagnostics) if v]
+    if len(values) < 2 or values[-1]["received"] != values[-2]["received"]:
+        return None
+    last = values[-1]
+    done = sum(int(last[key]) for key in ("processed", "dropped", "rejected"))
+    return last if done == int(last["received"]) else None
 
 
-def wait_for(node, condition, proc, timeout: float, what: str, required: bool = True) -> bool:
+def wait_for(node, condition, proc, timeout: float, what: str, required: bool = True):
+    """Spin ``node`` until ``condition()`` is truthy (returns its value); raises on timeout
+    unless ``required`` is false (then False) and as soon as the node process has exited."""
     import rclpy
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():
-            return True
+        value = condition()
+        if value:
+            return value
         if proc.poll() is not None:
             raise RuntimeError(f"apmtl_node exited with {proc.returncode} while waiting for "
                                f"{what}")

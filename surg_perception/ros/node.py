@@ -12,8 +12,12 @@ surg_perception.ros.node``).
 
 from __future__ import annotations
 
+import functools
 import gc
+import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -22,6 +26,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import InvalidHandle
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 import torch
 from vision_msgs.msg import LabelInfo
@@ -32,6 +37,7 @@ from surg_perception.ros.interfaces import message_class
 from surg_perception.ros.node_frames import FramePath
 from surg_perception.ros.node_params import LiveParameters
 from surg_perception.ros.node_startup import (
+    ShutdownSignals,
     available_cpus,
     thread_plan,
     unknown_parameters,
@@ -57,6 +63,24 @@ from surg_perception.topics import (
 )
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+SPIN_JOIN_S = 5.0  # a callback still running when the executor stops (bounded, never forever)
+
+
+def serialised(transition):
+    """Run a transition under the node's lock, and refuse it once the node is closed.
+
+    Why: transitions run on the executor's pool threads while the main thread may be
+    shutting down; without the lock a configure still loading the model could create
+    publishers after the release, or the release could free what activate is using.
+    """
+    @functools.wraps(transition)
+    def run(self, state: LifecycleState) -> TransitionCallbackReturn:
+        with self._transition_lock:
+            if self._closed:
+                self.get_logger().warning(f"{transition.__name__}: the node is shutting down")
+                return FAILURE
+            return transition(self, state)
+    return run
 
 
 class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
@@ -84,6 +108,9 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
         self._worker: FrameWorker | None = None
         self._timer = None
         self._device = ""
+        self._label_frame_id = ""  # the camera's, for LabelInfo headers (node_frames)
+        self._transition_lock = threading.RLock()  # on_shutdown/on_error call release()
+        self._closed = False
         self.add_on_set_parameters_callback(self._check_parameters)
         # Humble's rclpy has no post-set callback: there the check applies accepted values.
         self._post_set = hasattr(self, "add_post_set_parameters_callback")
@@ -92,7 +119,10 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
                 lambda params: self._apply_parameters(read_settings(self), params))
 
     # ------------------------------------------------------------------ transitions
+    @serialised
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().info("configuring: loading "
+                               f"{self.get_parameter('model.checkpoint').value}")
         try:
             settings = read_settings(self)
             predictor = load_predictor(settings)
@@ -113,6 +143,7 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
             "threads.executor)")
         return super().on_configure(state)
 
+    @serialised
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         settings = self._settings
         self._stats.reset()
@@ -153,18 +184,22 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
             return self.resolve_topic_name(name)  # remapped on its own
         return self.resolve_topic_name(settings.input_image_topic) + "/compressed"
 
+    @serialised
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_processing()
         return super().on_deactivate(state)
 
+    @serialised
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._release_model()
         return super().on_cleanup(state)
 
+    @serialised
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.release()
         return SUCCESS
 
+    @serialised
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.get_logger().error(f"error while leaving {state.label}: releasing everything")
         self.release()
@@ -172,8 +207,15 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
 
     def release(self) -> None:
         """Stop processing and free the model and publishers (any state; idempotent)."""
-        self._stop_processing()
-        self._release_model()
+        with self._transition_lock:
+            self._stop_processing()
+            self._release_model()
+
+    def close(self) -> None:
+        """The final release: after the transition in progress; later ones are refused."""
+        with self._transition_lock:
+            self._closed = True
+            self.release()
 
     def _stop_processing(self) -> None:
         for sub in self._subs:
@@ -212,61 +254,110 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
             event_callbacks=self._publisher_events("diagnostics", DIAGNOSTICS_TOPIC))
 
 
-def spin(executor: MultiThreadedExecutor) -> None:
+def spin(executor: MultiThreadedExecutor, stop: ShutdownSignals) -> None:
     """``executor.spin()`` that survives a subscription destroyed mid-wait.
 
     Why: deactivate/cleanup destroy subscriptions from a transition callback while another
     executor thread may be waiting on them; rclpy then raises InvalidHandle out of spin
     (ros2/rclpy#1206). The reliability suite saw it kill the node once in 100 cycles.
+    Runs on its own thread; whatever ends it (executor shut down, context shut down from
+    outside) requests the shutdown of the process.
     """
-    while rclpy.ok():
-        try:
-            executor.spin()
-        except InvalidHandle:
-            continue
+    try:
+        while rclpy.ok() and not stop.requested:
+            try:
+                executor.spin()
+            except InvalidHandle:
+                continue
+            except ExternalShutdownException:
+                break
+    finally:
+        stop.request()
 
 
 def autostart(node: ApmtlNode) -> bool:
-    """Configure and activate; False when a step failed (the node logged why)."""
+    """Configure and activate; False when a step failed (the node logged why).
+
+    Runs once, before the lifecycle services are served: a later operator ``deactivate``
+    is never undone by the node itself.
+    """
     if node.trigger_configure() != SUCCESS:
         return False
     return node.trigger_activate() == SUCCESS
 
 
+def _start(node: ApmtlNode) -> int | None:
+    """Autostart when asked; 1 when it failed and the node must exit, else None."""
+    if not node.get_parameter("autostart").value or autostart(node):
+        return None
+    if not node.get_parameter("autostart_wait").value:
+        node.get_logger().error("autostart failed; exiting with status 1 (fix the parameters, "
+                                "or -p autostart_wait:=true to stay up and configure through "
+                                "the lifecycle services)")
+        return 1
+    node.get_logger().warning("autostart failed; waiting (autostart_wait): set the "
+                              "parameters, then configure through lifecycle services")
+    return None
+
+
+def _shut_down(node: ApmtlNode, executor: MultiThreadedExecutor,
+               spinner: threading.Thread | None, why: str) -> None:
+    """Stop serving, end the transition or frame in progress, release, leave the graph."""
+    logger = rclpy.logging.get_logger("surg_perception")
+    logger.info(f"{node.get_name()}: shutting down ({why})")
+    executor.shutdown(timeout_sec=0)  # wakes the spinning thread's wait
+    if spinner is not None:
+        spinner.join(SPIN_JOIN_S)
+    node.close()  # waits for a transition still running in the pool, then releases
+    executor.shutdown(timeout_sec=SPIN_JOIN_S)
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
 def main(args: list[str] | None = None) -> int:
-    """Spin the node on a multi-threaded executor until SIGINT/SIGTERM.
+    """Spin the node on a multi-threaded executor until SIGINT/SIGTERM; 0 after a signal.
 
     Returns 1 when autostart fails and ``autostart_wait`` is false: a supervisor (launch,
     systemd, a script) sees the failure instead of a node sitting unconfigured forever.
+    The main thread only starts, waits for a signal (:class:`ShutdownSignals`) and shuts
+    down; the executor spins on another thread.
     """
     # Keep camera-sized message buffers in the heap between frames (see malloc_tuning).
     set_malloc_tuning(True)
-    rclpy.init(args=args)
+    stop = ShutdownSignals().install()  # before rclpy.init: a signal from here on is handled
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = ApmtlNode()
     _, threads = thread_plan(available_cpus(), 1, node.get_parameter("threads.executor").value)
     executor = MultiThreadedExecutor(num_threads=threads)
     executor.add_node(node)
+    spinner, code = None, None
     try:
-        if node.get_parameter("autostart").value and not autostart(node):
-            if not node.get_parameter("autostart_wait").value:
-                node.get_logger().error("autostart failed; exiting with status 1 (fix the "
-                                        "parameters, or -p autostart_wait:=true to stay up "
-                                        "and configure through the lifecycle services)")
-                return 1
-            node.get_logger().warning("autostart failed; waiting (autostart_wait): set the "
-                                      "parameters, then configure through lifecycle services")
-        spin(executor)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        code = None if stop.requested else _start(node)  # a signal during it: handled after
+        if code is None and not stop.requested:
+            spinner = threading.Thread(target=spin, args=(executor, stop), name="apmtl_spin",
+                                       daemon=True)
+            spinner.start()
+            while not stop.wait(1.0):
+                pass
     finally:
-        # Not the node's logger: after a signal its rosout publisher is already invalid.
-        rclpy.logging.get_logger("surg_perception").info(f"{node.get_name()}: shutting down")
-        node.release()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+        names = ", ".join(signal.Signals(s).name for s in stop.received) or "no signal"
+        _shut_down(node, executor, spinner, names if code is None else "autostart failed")
+    return code or 0
+
+
+def run() -> None:
+    """The process entry (``python -m``, ``lib/surg_perception/apmtl_node``): main, then exit.
+
+    Why ``os._exit``: after :func:`main` everything the node holds is released and the graph
+    left, but the interpreter's own finalisation then spends 1.5-2 s in torch's (CUDA build)
+    library destructors, so a signalled node took 2-3.5 s to end; a supervisor (launch's
+    SIGINT -> SIGTERM escalation, a test) sees the exit at once instead.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

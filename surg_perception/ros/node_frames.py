@@ -73,6 +73,9 @@ class FramePath:
             self._stats.count("dropped")  # duplicate of the previous frame (raw + compressed)
             self._stats.count("duplicates")
             return
+        if frame.msg.header.frame_id != self._label_frame_id:  # LabelInfo names the camera
+            self._label_frame_id = frame.msg.header.frame_id
+            self._publish_label_infos()
         for name, msg in outputs.messages.items():
             pub = self._pubs.get(name)
             if pub is not None:
@@ -121,7 +124,8 @@ class FramePath:
                                 throttle_duration_sec=WARN_THROTTLE_S)
 
     def _publish_label_infos(self) -> None:
-        header = Header(stamp=self.get_clock().now().to_msg())
+        # the camera's frame_id: the last one seen (empty only until the first frame)
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self._label_frame_id)
         for head, msg in self._processor.label_infos(header, self._settings).items():
             self._pubs[f"label_info/{head}"].publish(msg)
 

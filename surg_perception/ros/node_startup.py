@@ -5,6 +5,8 @@
 - :func:`thread_plan`: torch intra-op threads and executor threads sized to the CPUs this
   process may run on (affinity, not the machine's count: containers and ``taskset`` limit
   it). Six threads on two cores made inference three times slower than offline.
+- :class:`ShutdownSignals`: SIGINT and SIGTERM become one shutdown request (see its docstring
+  for why rclpy's own handlers are not used).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 import difflib
 import os
+import select
+import signal
+import threading
 
 # rclpy's and rcl's own parameters: never reported as unknown
 ROS_OWN = ("use_sim_time", "start_type_description_service")
@@ -59,3 +64,59 @@ def thread_plan(cpus: int, torch_threads: int = 0, executor_threads: int = 0,
     if executor_threads <= 0:
         executor_threads = 2 if cpus <= 4 else 4
     return torch_threads, executor_threads
+
+
+class ShutdownSignals:
+    """SIGINT/SIGTERM (any number, in any state) -> one shutdown request, never an exception.
+
+    Why not rclpy's handlers: its SIGINT handler chains to Python's, which raises
+    KeyboardInterrupt at whatever bytecode the main thread runs next, e.g. inside the
+    release's ``gc.collect()`` when a second SIGINT follows the first (exit -2, traceback);
+    and a signal only wakes the executor through a guard condition, so whether it ends the
+    node depends on where the main thread is (one SIGTERM once left a node spinning). Here
+    the handler only records the request; the main thread, asleep in :meth:`wait`, then
+    shuts down in order, and later signals cannot interrupt that.
+
+    Python runs handlers in the main thread only, and a signal delivered to another thread
+    (DDS, torch, the executor's pool) does not wake a main thread blocked in a lock: the
+    wake-up fd makes :meth:`wait` return at once whichever thread received it.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.received: list[int] = []
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)  # the C handler must never block
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def install(self) -> ShutdownSignals:
+        """Handle SIGINT and SIGTERM from now on (main thread only, as Python requires)."""
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received.append(signum)
+        self._event.set()
+
+    def request(self) -> None:
+        """Ask for shutdown without a signal (e.g. the spinning thread ended)."""
+        self._event.set()
+        os.write(self._write, b"\0")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep until shutdown is requested (or ``timeout``); True when requested."""
+        if not self._event.is_set():
+            # select returns when the C-level handler writes the wake-up byte; the Python
+            # handler then runs as soon as this thread executes bytecode again.
+            select.select([self._read], [], [], timeout)
+            while select.select([self._read], [], [], 0)[0]:
+                if not os.read(self._read, 512):
+                    break
+        return self._event.is_set()

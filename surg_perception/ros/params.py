@@ -223,8 +223,9 @@ def check_update(current: Mapping[str, Any], updates: Mapping[str, Any], state: 
         if spec is None:
             continue  # e.g. use_sim_time: rclpy's own
         if spec.kind == CONFIGURE and state != "unconfigured":
+            first = "cleanup" if state == "inactive" else "deactivate and cleanup"
             return (f"{name} is applied at configure and the node is {state}: "
-                    "deactivate and cleanup first, then set it and configure again")
+                    f"{first} first, then set it and configure again")
     try:
         settings_from_values({**current, **updates})
     except (ConfigError, TypeError) as exc:

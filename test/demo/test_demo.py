@@ -32,6 +32,8 @@ def test_demo_runs_end_to_end(tmp_path, repo_root):
                   "/apmtl_node/label_info/segmentation", "/jhu_daVinci/left/image_raw"):
         assert counts.get(topic, 0) > 0, f"nothing recorded on {topic}: {counts}"
     assert counts["/apmtl_node/scene"] == summary["frames_out"]
+    # every scene the node published is in the bag (the drain waits for it, no tolerance)
+    assert summary["frames_out"] == int(summary["frames_processed"])
     # scored on exactly the frames the node answered, against the held-out video's truth
     scores = summary["scores"]
     assert scores["frames"] == 16 and scores["frames_scored"] == summary["frames_out"]

@@ -8,6 +8,7 @@ same configure -> activate sequence without launch.
 import asyncio
 import importlib.util
 import threading
+import time
 
 import pytest
 
@@ -61,6 +62,13 @@ def test_launch_file_brings_the_node_to_active(repo_root, tiny_checkpoint, make_
         probe.wait_for(lambda: "apmtl_node" in probe.node.get_node_names(), "the node", 120)
         probe.wait_for(lambda: probe.state("launch_test/apmtl_node") == "active",
                        "launch autostart", 120)
+        # an operator's deactivate sticks: the handler fires after configure only
+        from lifecycle_msgs.msg import Transition
+
+        assert probe.change_state("launch_test/apmtl_node", Transition.TRANSITION_DEACTIVATE)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            assert probe.state("launch_test/apmtl_node") == "inactive"
     finally:
         loop.call_soon_threadsafe(service.shutdown)
         runner.join(60)

@@ -59,6 +59,7 @@ def test_parameters_while_configured(node, probe, tiny_checkpoint):
     _cycle(probe, Transition.TRANSITION_CONFIGURE)
     refused = probe.set_parameters(NODE, model__device="cuda")[0]
     assert not refused.successful and "cleanup" in refused.reason
+    assert "deactivate" not in refused.reason  # inactive: cleanup is all it takes
     assert probe.set_parameters(NODE, detection__score_threshold=0.6)[0].successful
     out_of_range = probe.set_parameters(NODE, detection__nms_threshold=1.5)[0]
     assert not out_of_range.successful

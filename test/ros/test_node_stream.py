@@ -134,6 +134,8 @@ def test_label_info_reaches_a_late_subscriber(ros):
     for head, received in infos.items():
         ros.wait_for(lambda received=received: received, f"LabelInfo of {head}")
     assert infos["segmentation"][0].class_map[0].class_name == "background"
+    # the camera's frame_id (the frames of the tests before this one), not an empty one
+    assert all(received[-1].header.frame_id == "endoscope" for received in infos.values())
     detection = infos["detection"][0]
     assert detection.class_map[0].class_id == 1 and detection.threshold == 0.0
     assert len(infos["activity"][0].class_map) > 1
