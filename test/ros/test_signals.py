@@ -27,6 +27,7 @@ from lifecycle_msgs.msg import Transition
 import numpy as np
 import pytest
 from sensor_msgs.msg import Image
+
 from support.ros_process import START_TIMEOUT_S, Probe
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
