@@ -65,6 +65,19 @@ def output_file(out: str, default_name: str, force: bool, option: str = "--out")
     return path
 
 
+def check_results_folder(out: str | Path, markers: tuple[str, ...], force: bool,
+                         what: str = "results", option: str = "--out") -> None:
+    """Refuse a folder that already holds earlier ``what`` (any of ``markers``) unless ``force``.
+
+    Why: a command run twice into one folder must not silently replace what the first run
+    wrote (a report someone is still reading, numbers a table cites).
+    """
+    found = [name for name in markers if (Path(out) / name).exists()]
+    if found and not force:
+        raise ConfigError(f"{option} {out} holds earlier {what} ({', '.join(found)})",
+                          f"pass --force to replace them or choose another {option}")
+
+
 def add_frame_size(parser, default_hw: tuple[int, int], what: str) -> None:
     """``--size H W`` (every command's order) and ``--size-wh W H`` (synth's order before 0.2).
 

@@ -15,10 +15,12 @@ import argparse
 from pathlib import Path
 import sys
 
-from surg_perception.cli_checks import check_device, checkpoint_file
+from surg_perception.cli_checks import check_device, check_results_folder, checkpoint_file
 from surg_perception.errors import ConfigError
 
 SPLITS = ("all", "train", "val")
+# what run_evaluation writes into --out: an earlier evaluation is refused without --force
+REPORT_FILES = ("report.json", "report.md")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True,
                         help="dataset root in the EndoVis 2017 layout (instrument_dataset_<k>)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an earlier evaluation's report in --out")
     parser.add_argument("--split", choices=SPLITS, default="all",
                         help="all sequences, or the train/val side of --fold (default: all)")
     parser.add_argument("--fold", type=int, default=None, help="cross-validation fold (0..3)")
@@ -78,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-frames must be >= 1, got {args.max_frames}")
     checkpoint = checkpoint_file(args.checkpoint)
     check_device(args.device)
+    check_results_folder(args.out, REPORT_FILES, args.force, "evaluation results")
     from surg_perception.evaluation.report import (
         degenerate_warnings,
         fmt,

@@ -31,8 +31,14 @@ import numpy as np
 from scipy import ndimage
 
 from surg_perception.errors import ConfigError, ImageFormatError
-from surg_perception.instruments import shaft
-from surg_perception.instruments.shaft import CLASPERS, ShaftAxis
+from surg_perception.instruments.shaft import (
+    CLASPERS,
+    ShaftAxis,
+    distal_tip,
+    fit_direction,
+    jaw_tip,
+    shaft_axis,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +128,7 @@ def _split(idx: np.ndarray, points: np.ndarray, boxes: list[np.ndarray]) -> list
 
 
 def _collinear(a: np.ndarray, b: np.ndarray, cfg: InstanceConfig, diagonal: float) -> bool:
-    (ca, da), (cb, db) = shaft.fit_direction(a), shaft.fit_direction(b)
+    (ca, da), (cb, db) = fit_direction(a), fit_direction(b)
     if abs(float(da @ db)) < np.cos(np.radians(cfg.merge_angle_deg)):
         return False
     limit = cfg.merge_offset * diagonal
@@ -183,13 +189,13 @@ def _instance(idx, shape, class_id, score, parts, cfg) -> Instance:
     mask.ravel()[idx] = True
     points = np.stack([idx % shape[1], idx // shape[1]], axis=1).astype(np.float64)
     labels = None if parts is None else parts.ravel()[idx]
-    axis = shaft.shaft_axis(points, labels, shape, cfg.min_part_pixels)
+    axis = shaft_axis(points, labels, shape, cfg.min_part_pixels)
     opening = None
     if labels is not None and np.count_nonzero(labels == CLASPERS) >= cfg.min_part_pixels:
-        tip, angle = shaft.jaw_tip(points[labels == CLASPERS], np.asarray(axis.direction))
+        tip, angle = jaw_tip(points[labels == CLASPERS], np.asarray(axis.direction))
         opening = None if class_id in cfg.jawless_classes else angle
     else:
-        tip = shaft.distal_tip(points, axis, cfg.tip_band_px)
+        tip = distal_tip(points, axis, cfg.tip_band_px)
     lo, hi = points.min(axis=0), points.max(axis=0) + 1
     return Instance(mask, class_id, score, (float(lo[0]), float(lo[1]), float(hi[0]),
                                             float(hi[1])), axis,

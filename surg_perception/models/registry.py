@@ -1,17 +1,17 @@
 """``build_model(cfg)``: plain dict registries of encoders and model families.
 
 Builder order (as timm's): instantiate each part at the widths of ``cfg`` (pruned
-``channel_widths`` included, so the shapes are final), load local ImageNet weights into the
-encoder if asked; the caller (``checkpoint.load_model``) then loads trained weights.
-Other families register themselves with :func:`register_family` when their package is
-imported; ``surg_perception.models.endoarss`` is imported here on first use if it exists.
+``channel_widths`` included, so the shapes are final); files are never read here (weights
+from files are a training step, ``training/init.py``; trained weights are the caller's,
+``checkpoint.load_model``). A family in its own package is a lazy entry of
+:data:`FAMILIES` (``"module:function"``), imported on first use: the family package does not
+import this module back, so there is no import cycle and no registration by side effect.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 import importlib
-import importlib.util
 
 from torch import nn
 
@@ -31,10 +31,10 @@ ENCODERS: dict[str, Callable[[ModelConfig], Encoder]] = {
     "vgg16_ssd": build_vgg16_ssd,
     "mobilenet_v2": build_mobilenet_v2,
 }
-FAMILIES: dict[str, Callable[[ModelConfig], nn.Module]] = {}
-# Families living in their own package, imported on first use so they can register.
-_PLUGINS = ("surg_perception.models.endoarss",)
-_loaded: set[str] = set()
+# family -> builder, or "module:function" of a builder imported on first use
+FAMILIES: dict[str, Callable[[ModelConfig], nn.Module] | str] = {
+    "endoarss": "surg_perception.models.endoarss.model:build_endoarss",
+}
 
 
 def register_family(name: str, builder: Callable[[ModelConfig], nn.Module]) -> None:
@@ -51,11 +51,13 @@ def _lookup(table: dict[str, Callable], key: str, what: str) -> Callable:
         ) from None
 
 
-def _load_plugins() -> None:
-    for module in _PLUGINS:
-        if module not in _loaded and importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
-        _loaded.add(module)
+def _family_builder(name: str) -> Callable[[ModelConfig], nn.Module]:
+    builder = _lookup(FAMILIES, name, "family")
+    if isinstance(builder, str):
+        module, function = builder.split(":")
+        builder = getattr(importlib.import_module(module), function)
+        FAMILIES[name] = builder
+    return builder
 
 
 def build_encoder(cfg: ModelConfig) -> Encoder:
@@ -90,5 +92,4 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     """Build the network described by ``cfg`` with random (seeded by the caller) weights."""
     if not isinstance(cfg, ModelConfig):
         raise ConfigError(f"build_model expects a ModelConfig, got {type(cfg).__name__}")
-    _load_plugins()
-    return _lookup(FAMILIES, cfg.family, "family")(cfg)
+    return _family_builder(cfg.family)(cfg)

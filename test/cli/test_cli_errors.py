@@ -53,6 +53,24 @@ def test_evaluate_on_cuda_without_cuda_is_refused_before_loading(tmp_path, capsy
     assert "--device cuda: CUDA is not available here (use cpu)" in _error_line(capsys)
 
 
+def test_evaluate_refuses_an_earlier_report_before_loading(tmp_path, capsys):
+    checkpoint = tmp_path / "model.pt"
+    checkpoint.write_bytes(b"not a checkpoint")  # loading it would fail differently
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "report.json").write_text('{"kept": true}')
+    code = main(["evaluate", str(checkpoint), "--data", str(tmp_path), "--out", str(out)])
+    assert code == 2
+    line = _error_line(capsys)
+    assert f"--out {out} holds earlier evaluation results (report.json)" in line
+    assert "pass --force" in line
+    assert (out / "report.json").read_text() == '{"kept": true}'
+    # with --force the check passes and the command goes on to load the (bad) checkpoint
+    assert main(["evaluate", str(checkpoint), "--data", str(tmp_path), "--out", str(out),
+                 "--force"]) == 1
+    assert "holds earlier" not in capsys.readouterr().err
+
+
 def test_export_refuses_an_existing_file_before_exporting(tmp_path, capsys):
     checkpoint = tmp_path / "model.pt"
     checkpoint.write_bytes(b"not a checkpoint")

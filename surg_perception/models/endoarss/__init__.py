@@ -1,8 +1,8 @@
 """EndoARSS family: frozen DINOv2-style ViT + shared LoRA + TESLA task adapters + SMA.
 
-Importing this package registers the family ``"endoarss"`` with
-:func:`surg_perception.models.registry.register_family`, so ``build_model(cfg)`` builds it
-for ``cfg.family == "endoarss"``. ``trainable_parameter_groups(model)`` names the trainable
+``surg_perception.models.registry.FAMILIES`` names :func:`build_endoarss` lazily, so
+``build_model(cfg)`` builds it for ``cfg.family == "endoarss"`` (importing this package
+registers nothing). ``trainable_parameter_groups(model)`` names the trainable
 parameters by role (shared LoRA, per-task adapters, SMA, heads).
 """
 
@@ -11,8 +11,5 @@ from surg_perception.models.endoarss.model import (
     build_endoarss,
     trainable_parameter_groups,
 )
-from surg_perception.models.registry import register_family
-
-register_family("endoarss", build_endoarss)
 
 __all__ = ["EndoARSS", "build_endoarss", "trainable_parameter_groups"]
