@@ -168,7 +168,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
-def _argmax_ties(logits: np.ndarray, atol: float, rtol: float) -> np.ndarray:
+def argmax_ties(logits: np.ndarray, atol: float, rtol: float) -> np.ndarray:
     """``[1, H, W]`` True where the two best of ``logits [1, S, H, W]`` lie within the logit
     tolerance of each other: there either class is a correct arg-max of the exported model."""
     top2 = np.sort(logits, axis=1)[:, -2:]
@@ -202,7 +202,7 @@ def verify_onnx(path: str | Path, model: nn.Module, spec: ModelSpec, frames: int
         for name, want, value in zip(outputs, eager, got):
             want = want.numpy()
             if name == "class_mask":  # an arg-max: compare where it is not a tie of logits
-                value = np.where(_argmax_ties(logits, atol, rtol), want, value)
+                value = np.where(argmax_ties(logits, atol, rtol), want, value)
             diff = np.abs(value.astype(np.float64) - want.astype(np.float64))
             worst = max(worst, float(diff.max(initial=0.0)))
             if not np.all(diff <= atol + rtol * np.abs(want)):
