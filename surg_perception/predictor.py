@@ -142,7 +142,10 @@ class Predictor:
         self._frame_size: tuple[int, int] | None = None
         self._fresh = True
         self._staging = PinnedStaging() if self.device.type == "cuda" else None
-        self._network = network or (lambda images, state: self.model(images, state=state))
+        self._given_network = network  # shared by fork()
+        # `is None`, not `or`: a compiled module forwards len() to the model and has no bool.
+        self._network = network if network is not None else (
+            lambda images, state: self.model(images, state=state))
         # Graph-captured steps forbid autocast's weight-cast cache; eager keeps it.
         self._cast_cache = network is None
 
@@ -171,8 +174,8 @@ class Predictor:
         Every backend's step is stateless (the memory is passed in and out), so sharing it
         is safe; the post-processing settings are copied.
         """
-        network = None if self._cast_cache else self._network
-        other = Predictor(self.model, self.spec, self.device, self.dtype, network=network)
+        other = Predictor(self.model, self.spec, self.device, self.dtype,
+                          network=self._given_network)
         other.postprocess = dataclasses.replace(self.postprocess)
         return other
 

@@ -62,7 +62,7 @@ def make_network(backend: str | BackendConfig | None, model: nn.Module, spec: Mo
     cache_dir = Path(config.cache_dir or cache.checkpoint_cache_dir(checkpoint))
     source = cache.file_sha256(checkpoint) if checkpoint else cache.weights_sha256(model)
     if config.name == "onnxruntime":
-        providers = resolve_providers(config, device)
+        providers = resolve_providers(config, device, cache_dir)
         onnx = exported_network(model, spec, cache_dir, source, config, [p for p, _ in providers])
         _say(log, onnx)
         return OnnxRuntimeNetwork(onnx.path, device, providers, config.threads)
@@ -87,8 +87,10 @@ def exported_network(model: nn.Module, spec: ModelSpec, cache_dir: Path, source:
     return cache.cached_artefact(cache_dir, fields, ".onnx", build, config.rebuild)
 
 
-def resolve_providers(config: BackendConfig, device: torch.device) -> list[tuple[str, dict]]:
-    """``(provider, options)`` pairs for the session, most preferred first."""
+def resolve_providers(config: BackendConfig, device: torch.device,
+                      cache_dir: Path | None = None) -> list[tuple[str, dict]]:
+    """``(provider, options)`` pairs for the session, most preferred first (the TensorRT
+    provider keeps its engines in ``cache_dir`` too, so a relaunch builds none)."""
     if importlib.util.find_spec("onnxruntime") is None:
         raise BackendUnavailableError("onnxruntime is not installed",
                                       "pip install 'surg_perception[export]' (onnxruntime)")
@@ -109,8 +111,13 @@ def resolve_providers(config: BackendConfig, device: torch.device) -> list[tuple
                 f"model.device is {device} but onnxruntime has no CUDA execution provider "
                 f"here (available: {available})", "install onnxruntime-gpu, or run on cpu")
         wanted.append(CPU_PROVIDER)
-    options = {"device_id": device.index or 0} if cuda else {}
-    return [(p, options if p in GPU_PROVIDERS else {}) for p in wanted]
+    options = {p: {} for p in wanted}
+    if cuda:
+        options.update({p: {"device_id": device.index or 0} for p in GPU_PROVIDERS})
+    if cache_dir is not None and "TensorrtExecutionProvider" in options:
+        options["TensorrtExecutionProvider"].update(
+            trt_engine_cache_enable=True, trt_engine_cache_path=str(cache_dir))
+    return [(p, options[p]) for p in wanted]
 
 
 def _tensorrt(model: nn.Module, spec: ModelSpec, device: torch.device, cache_dir: Path,

@@ -25,7 +25,8 @@ at that rate and the node's keep-newest slot of one frame. Ratios come from one 
 `message_over_memcpy` compares building + `serialize_message` of a bgr8 Image with
 `np.copyto` of its bytes (`_tuned_malloc`: with glibc's trim/mmap thresholds raised, see
 `surg_perception/malloc_tuning.py`); `*_min` ratios use minimum step times, steadier on a
-shared host. All runs of one section are interleaved frame by frame, so background load
+shared host; `speedup_<backend>` = eager step / that backend's step (same dtype; `_network`:
+the network stage only). All runs of one section are interleaved frame by frame, so background load
 hits them alike. Random (seeded) weights unless a checkpoint is named: latency depends
 on shapes, except for the number of boxes reaching NMS.
 """

@@ -175,3 +175,23 @@ def test_cuda_without_a_cuda_provider_says_what_to_install(predictors, tmp_path)
     cfg = BackendConfig("onnxruntime", cache_dir=str(tmp_path))
     with pytest.raises(BackendUnavailableError, match="onnxruntime-gpu"):
         make_network(cfg, model, spec, torch.device("cuda"))
+
+
+def test_providers_follow_the_device_and_the_request(tmp_path):
+    from surg_perception.backends.factory import resolve_providers
+
+    cpu = torch.device("cpu")
+    assert resolve_providers(BackendConfig("onnxruntime"), cpu) == [("CPUExecutionProvider", {})]
+    asked = BackendConfig("onnxruntime", providers=("CPUExecutionProvider",))
+    assert resolve_providers(asked, cpu, tmp_path) == [("CPUExecutionProvider", {})]
+
+
+def test_a_compiled_module_is_accepted_as_the_network(predictors):
+    # torch.compile's module forwards len() to the model, so it has no truth value: the
+    # Predictor must test `is None`, not `or` (the bench's compile backend died on it).
+    model, spec = predictors[0].model, predictors[0].spec
+    compiled = torch.compile(model, dynamic=False)  # lazy: nothing compiles until called
+    with pytest.raises(TypeError):
+        bool(compiled)
+    predictor = Predictor(model, spec, network=compiled)
+    assert predictor.fork()._network is compiled
