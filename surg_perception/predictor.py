@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from surg_perception.backends import BackendConfig
 from surg_perception.checkpoint import load_model
 from surg_perception.config import ModelSpec, PostprocessConfig
 from surg_perception.errors import ConfigError
@@ -111,8 +112,9 @@ class Predictor:
         device: where the network runs.
         dtype: ``fp32``, or ``fp16``/``bf16`` through autocast (CUDA only).
         network: what runs the model step, ``(images, state) -> (ModelOutput, state)``
-            (default: ``model`` itself, eager); the benchmark passes compiled, CUDA-graph
-            or TensorRT steps, so it times this very predictor.
+            (default: ``model`` itself, eager); :mod:`surg_perception.backends` builds the
+            onnxruntime / TensorRT ones (:meth:`from_checkpoint` with ``backend``), the
+            benchmark passes compiled or CUDA-graph steps, so it times this very predictor.
 
     ``postprocess`` may be replaced between steps (validated on assignment). The memory is
     reset by :meth:`reset` and automatically when the frame size changes.
@@ -140,7 +142,10 @@ class Predictor:
         self._frame_size: tuple[int, int] | None = None
         self._fresh = True
         self._staging = PinnedStaging() if self.device.type == "cuda" else None
-        self._network = network or (lambda images, state: self.model(images, state=state))
+        self._given_network = network  # shared by fork()
+        # `is None`, not `or`: a compiled module forwards len() to the model and has no bool.
+        self._network = network if network is not None else (
+            lambda images, state: self.model(images, state=state))
         # Graph-captured steps forbid autocast's weight-cast cache; eager keeps it.
         self._cast_cache = network is None
 
@@ -150,10 +155,29 @@ class Predictor:
         path: str | Path,
         device: torch.device | str = "cpu",
         dtype: str | torch.dtype = "fp32",
+        backend: str | BackendConfig | None = None,
     ) -> Predictor:
-        """Load a checkpoint (``load_model``, weights only) and wrap it in a predictor."""
+        """Load a checkpoint (``load_model``, weights only) and wrap it in a predictor.
+
+        ``backend`` (``eager`` default, ``onnxruntime``, ``tensorrt`` or a
+        :class:`BackendConfig`) runs the network; exported ones are cached next to ``path``.
+        """
+        from surg_perception.backends.factory import make_network
+
         model, spec = load_model(path, device=device)
-        return cls(model, spec, device=device, dtype=dtype)
+        network = make_network(backend, model, spec, device, dtype, checkpoint=path)
+        return cls(model, spec, device=device, dtype=dtype, network=network)
+
+    def fork(self) -> Predictor:
+        """Another stream on the same weights and network step, with its own memory.
+
+        Every backend's step is stateless (the memory is passed in and out), so sharing it
+        is safe; the post-processing settings are copied.
+        """
+        other = Predictor(self.model, self.spec, self.device, self.dtype,
+                          network=self._given_network)
+        other.postprocess = dataclasses.replace(self.postprocess)
+        return other
 
     @property
     def postprocess(self) -> PostprocessConfig:

@@ -1,9 +1,13 @@
-"""How the network step runs: eager, torch.compile, one captured CUDA graph, TensorRT.
+"""How the network step runs: eager, torch.compile, one captured CUDA graph, onnxruntime,
+TensorRT.
 
 Every backend yields a ``step(images, state) -> (ModelOutput, state)`` with the model
 contract's signature, or a :class:`Skipped` reason where it cannot run here. Reduced
 precision runs through autocast (as :class:`~surg_perception.predictor.Predictor` does), on
-CUDA only.
+CUDA only. ``onnxruntime`` and ``tensorrt`` are the node's own backends
+(:mod:`surg_perception.backends`, ``model.backend``): the exported network with the memory
+state fed in and out; the export is cached (next to ``--checkpoint``, else in a temporary
+folder for the run) and not timed.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from surg_perception.backends import BackendConfig
+from surg_perception.backends.factory import make_network
+from surg_perception.config import ModelSpec
 from surg_perception.models.memory import MemoryState
 
-BACKENDS = ("eager", "compile", "cudagraph", "tensorrt")
+BACKENDS = ("eager", "compile", "cudagraph", "onnxruntime", "tensorrt")
 Step = Callable[[Tensor, Any], tuple[Any, Any]]
 
 
@@ -43,30 +50,40 @@ def availability(backend: str, dtype: str, device: torch.device) -> Skipped | No
     if dtype != "fp32" and not cuda:
         return Skipped(f"{dtype} runs through CUDA autocast (Predictor contract); "
                        f"{device} runs fp32 only")
-    if backend == "compile" and not cuda:
-        return Skipped("torch.compile is benchmarked on CUDA only (inductor's CPU build of "
-                       "the full model takes minutes and is not the deployment path)")
     if backend == "cudagraph" and not cuda:
         return Skipped("CUDA graphs need a CUDA device")
+    if backend in ("onnxruntime", "tensorrt") and dtype != "fp32":
+        return Skipped(f"{backend} runs the exported fp32 network (TensorRT builds its own "
+                       "fp16 engine from it)")
+    if backend == "onnxruntime" and importlib.util.find_spec("onnxruntime") is None:
+        return Skipped("onnxruntime is not installed (the `export` extra)")
     if backend == "tensorrt":
         if not cuda:
             return Skipped("TensorRT needs a CUDA device")
-        if importlib.util.find_spec("torch_tensorrt") is None:
-            return Skipped("torch_tensorrt is not installed")
+        if importlib.util.find_spec("tensorrt") is None:
+            return Skipped("tensorrt (the TensorRT Python wheel) is not installed")
     return None
 
 
-def make_step(backend: str, model: nn.Module, example: Tensor, dtype: torch.dtype) -> Step:
-    """The step for ``backend``; ``example`` ``[1, 3, H, W]`` fixes the static shape."""
+def make_step(backend: str, model: nn.Module, example: Tensor, dtype: torch.dtype,
+              spec: ModelSpec | None = None, checkpoint: str | None = None,
+              cache_dir: str | None = None) -> Step:
+    """The step for ``backend``; ``example`` ``[1, 3, H, W]`` fixes the static shape.
+
+    ``spec``, ``checkpoint`` and ``cache_dir`` serve the exported backends (onnxruntime,
+    tensorrt): ``make_network``'s cache key and folder.
+    """
     if backend == "eager":
         return model
     if backend == "compile":
         return torch.compile(model, dynamic=False)
-    if backend == "tensorrt":
-        importlib.import_module("torch_tensorrt")  # registers the compile backend
-        return torch.compile(model, backend="torch_tensorrt", dynamic=False)
     if backend == "cudagraph":
         return CudaGraphStep(model, example, dtype)
+    if backend in ("onnxruntime", "tensorrt"):
+        if spec is None:
+            raise ValueError(f"backend {backend} needs the model's spec")
+        config = BackendConfig(backend, cache_dir=None if checkpoint else cache_dir)
+        return make_network(config, model, spec, example.device, dtype, checkpoint=checkpoint)
     raise ValueError(f"unknown backend {backend!r}; valid: {BACKENDS}")
 
 

@@ -54,8 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--dtypes", type=_choices(_dtypes), default=("fp32",),
                         help="comma list of fp32,fp16,bf16 (default fp32)")
-    parser.add_argument("--backends", type=_choices(_backends), default=("eager",),
-                        help="comma list of eager,compile,cudagraph,tensorrt (default eager)")
+    parser.add_argument("--backends", "--backend", type=_choices(_backends), default=("eager",),
+                        help="comma list of eager,compile,cudagraph,onnxruntime,tensorrt "
+                             "(default eager), compared in one interleaved run with "
+                             "speedup_<backend> ratios over eager")
     parser.add_argument("--frames", type=int, default=50, help="measured frames (default 50)")
     parser.add_argument("--warmup", type=int, default=5, help="unmeasured frames first")
     parser.add_argument("--pruned", action="store_true",

@@ -7,6 +7,8 @@ runs made in this process on the first runnable (backend, dtype) of the matrix:
 - ``message_over_memcpy`` = (build + serialise a bgr8 Image) / ``np.copyto`` of its bytes;
 - ``lazy_mask_over_all`` = the node's frame path with only ``~/mask`` subscribed / with every
   output subscribed (lazy outputs; camera-sized frames, see ``lazy_outputs``).
+- ``speedup_<backend>[_<dtype>]`` = eager step / that backend's step at the same dtype
+  (``_network``: the network stage only; ``_min``: minimum step times).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import sys
+import tempfile
 from typing import Any
 
 import cv2
@@ -58,6 +61,7 @@ class BenchOptions:
     message_size: tuple[int, int] = (1024, 1280)
     malloc_tuning: bool = False
     threads: int | None = None  # torch intra-op threads (None: torch's default)
+    cache_dir: str | None = None  # exported backends' cache (None: a temporary one per run)
 
 
 def _with_size(spec: ModelSpec, size: tuple[int, int] | None) -> ModelSpec:
@@ -97,7 +101,8 @@ def prepare(name: str, model: nn.Module, spec: ModelSpec, backend: str, dtype: s
     torch_dtype = DTYPES[dtype]
     example = torch.zeros(1, 3, *spec.preprocess.input_size, device=device)
     with torch.inference_mode():
-        step = make_step(backend, model, example, torch_dtype)
+        step = make_step(backend, model, example, torch_dtype, spec=spec,
+                         cache_dir=options.cache_dir)
     stream = StagedStream(step, model, spec, device, torch_dtype, messages)
     stream.warm(frames, options.warmup)
     peak = (torch.cuda.max_memory_allocated(device) - baseline) / 2**20 if cuda else None
@@ -144,6 +149,9 @@ def _message_ratios(options: BenchOptions) -> tuple[dict[str, Any], Any]:
 
 def run_benchmark(options: BenchOptions, argv: list[str] | None = None) -> dict[str, Any]:
     """Everything measured in this run, JSON-ready (see BENCHMARKS.md for the fields)."""
+    if options.cache_dir is None:
+        with tempfile.TemporaryDirectory(prefix="bench-backends-") as cache_dir:
+            return run_benchmark(dataclasses.replace(options, cache_dir=cache_dir), argv)
     device = resolve_device(options.device, "--device")
     if options.threads:
         torch.set_num_threads(options.threads)
@@ -162,6 +170,7 @@ def run_benchmark(options: BenchOptions, argv: list[str] | None = None) -> dict[
     ref = results[0]
     comparisons = {key: results[len(results) - len(extra) + i] for i, key in enumerate(extra)}
     lazy = _lazy_outputs(runs[0], options, messages)
+    speedups = backend_speedups(results[:len(results) - len(extra)])
     return {
         "schema": "surg_perception.bench/1",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -177,7 +186,7 @@ def run_benchmark(options: BenchOptions, argv: list[str] | None = None) -> dict[
         "messages": message_info,
         "lazy_outputs": lazy,
         "memory_module": _memory_module(ref, comparisons.get("no_memory")),
-        "ratios": {**_ratios(ref, comparisons, message_info), **_lazy_ratios(lazy)},
+        "ratios": {**_ratios(ref, comparisons, message_info), **_lazy_ratios(lazy), **speedups},
         "notes": notes,
     }
 
@@ -283,6 +292,22 @@ def _ratios(ref: dict, comparisons: dict[str, dict], message_info: dict) -> dict
         "message_over_memcpy": message_info.get("default_malloc", {}).get("ratio"),
         "message_over_memcpy_tuned_malloc": message_info.get("tuned_malloc", {}).get("ratio"),
     }
+
+
+def backend_speedups(runs: list[dict]) -> dict[str, float | None]:
+    """``speedup_<backend>`` = eager step p50 / backend step p50 (same dtype, same run)."""
+    eager = {run["dtype"]: run for run in runs if run["backend"] == "eager"}
+    out: dict[str, float | None] = {}
+    for run in runs:
+        ref = eager.get(run["dtype"])
+        if run["backend"] == "eager" or ref is None:
+            continue
+        key = f"speedup_{run['backend']}" + ("" if run["dtype"] == "fp32" else f"_{run['dtype']}")
+        out[key] = stats.ratio(ref["step"]["p50"], run["step"]["p50"])
+        out[f"{key}_network"] = stats.ratio(ref["stages"]["network"]["p50"],
+                                            run["stages"]["network"]["p50"])
+        out[f"{key}_min"] = stats.ratio(ref["step"]["min"], run["step"]["min"])
+    return out
 
 
 def _memory_module(ref: dict, plain: dict | None) -> dict[str, float] | None:

@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 import sys
 
+from surg_perception.backends import BACKENDS
 from surg_perception.cli_checks import check_device, check_results_folder, checkpoint_file
 from surg_perception.errors import ConfigError
 
@@ -50,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "weights judged frame by frame; default: on)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16 (CUDA only)")
+    parser.add_argument("--backend", choices=BACKENDS, default="eager",
+                        help="network runtime: eager, onnxruntime or tensorrt (exported "
+                             "once, cached next to the checkpoint)")
     parser.add_argument("--seed", type=int, default=0, help="corruption seed")
 
 
@@ -92,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     from surg_perception.evaluation.suite import run_evaluation
     from surg_perception.predictor import Predictor
 
-    predictor = Predictor.from_checkpoint(checkpoint, device=args.device, dtype=args.dtype)
+    predictor = Predictor.from_checkpoint(checkpoint, device=args.device, dtype=args.dtype,
+                                          backend=args.backend)
     dataset = _dataset(args, predictor.spec)
     split = "all" if args.fold is None and args.sequences is None else (
         f"sequences {args.sequences}" if args.sequences else f"fold {args.fold} {args.split}")
@@ -102,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
                             max_frames=args.max_frames, seed=args.seed,
                             memory=args.memory == "on",
                             meta={"checkpoint": str(args.checkpoint), "data": str(args.data),
-                                  "split": split, "device": args.device})
+                                  "split": split, "device": args.device,
+                                  "backend": args.backend})
     from surg_perception.evaluation.evaluate import published_row
 
     row = published_row(predictor.spec.postprocess)  # what the node publishes

@@ -78,7 +78,7 @@ def initial_state(model: nn.Module, spec: ModelSpec) -> tuple[Tensor, ...]:
     return state.reset().to_tuple()
 
 
-def metadata(spec: ModelSpec, step: InferenceStep) -> dict[str, str]:
+def metadata(spec: ModelSpec, step: InferenceStep | NetworkStep) -> dict[str, str]:
     """The ``metadata_props`` stored with the graph (all values are strings)."""
     return {
         "format": "surg_perception.onnx_step",
@@ -95,10 +95,57 @@ def metadata(spec: ModelSpec, step: InferenceStep) -> dict[str, str]:
 
 def export_onnx(model: nn.Module, spec: ModelSpec, path: str | Path, opset: int = OPSET) -> Path:
     """Write the inference step of ``model`` to ``path`` (CPU, fp32); returns the path."""
-    import onnx
-
     model = model.to("cpu", torch.float32).eval()
     step = InferenceStep(model, spec)
+    return _export(step, model, spec, path, opset, metadata(spec, step))
+
+
+class NetworkStep(nn.Module):
+    """``(image, *state) -> (seg_logits, [det_logits, det_deltas], [activity_logits],
+    *new_state)``: the network's raw outputs, for runtimes that feed the Predictor's own
+    post-processing (:mod:`surg_perception.backends`), so decoding and NMS stay identical."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.has_detection = model.has_detection
+        self.has_activity = model.has_activity
+        self.has_memory = model.has_memory
+
+    def output_names(self) -> list[str]:
+        names = ["seg_logits"] + ["det_logits", "det_deltas"] * self.has_detection
+        names += ["activity_logits"] * self.has_activity
+        return names + [f"{n}_out" for n in MemoryState.names()] * self.has_memory
+
+    def input_names(self) -> list[str]:
+        return ["image", *MemoryState.names()] if self.has_memory else ["image"]
+
+    def forward(self, image: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        memory = MemoryState.from_tuple(MemoryState.names(), state) if state else None
+        out, new_state = self.model(image, state=memory)
+        results = [out.seg_logits]
+        if self.has_detection:
+            results += [out.det_logits, out.det_deltas]
+        if self.has_activity:
+            results.append(out.activity_logits)
+        if new_state is not None:
+            results.extend(new_state.to_tuple())
+        return tuple(results)
+
+
+def export_network_onnx(model: nn.Module, spec: ModelSpec, path: str | Path,
+                        opset: int = OPSET) -> Path:
+    """Write ``model``'s raw network step (:class:`NetworkStep`) to ``path`` (CPU, fp32)."""
+    model = model.to("cpu", torch.float32).eval()
+    step = NetworkStep(model)
+    meta = {**metadata(spec, step), "format": "surg_perception.onnx_network"}
+    return _export(step, model, spec, path, opset, meta)
+
+
+def _export(step: nn.Module, model: nn.Module, spec: ModelSpec, path: str | Path, opset: int,
+            meta: dict[str, str]) -> Path:
+    import onnx
+
     image = torch.zeros(1, 3, *spec.preprocess.input_size)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +154,7 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: str | Path, opset: int 
                           input_names=step.input_names(), output_names=step.output_names(),
                           opset_version=opset, dynamo=False)
     graph = onnx.load(str(path))
-    for key, value in metadata(spec, step).items():
+    for key, value in meta.items():
         entry = graph.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(graph)
@@ -121,7 +168,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
-def _argmax_ties(logits: np.ndarray, atol: float, rtol: float) -> np.ndarray:
+def argmax_ties(logits: np.ndarray, atol: float, rtol: float) -> np.ndarray:
     """``[1, H, W]`` True where the two best of ``logits [1, S, H, W]`` lie within the logit
     tolerance of each other: there either class is a correct arg-max of the exported model."""
     top2 = np.sort(logits, axis=1)[:, -2:]
@@ -155,7 +202,7 @@ def verify_onnx(path: str | Path, model: nn.Module, spec: ModelSpec, frames: int
         for name, want, value in zip(outputs, eager, got):
             want = want.numpy()
             if name == "class_mask":  # an arg-max: compare where it is not a tie of logits
-                value = np.where(_argmax_ties(logits, atol, rtol), want, value)
+                value = np.where(argmax_ties(logits, atol, rtol), want, value)
             diff = np.abs(value.astype(np.float64) - want.astype(np.float64))
             worst = max(worst, float(diff.max(initial=0.0)))
             if not np.all(diff <= atol + rtol * np.abs(want)):

@@ -10,7 +10,6 @@ with rclpy. One :class:`OfflineStream` per image topic keeps its own temporal me
 from __future__ import annotations
 
 from collections.abc import Mapping
-import dataclasses
 import time
 from typing import Any
 
@@ -75,7 +74,6 @@ def open_streams(settings: NodeSettings, namespaces: list[str]) -> list[OfflineS
     for index, namespace in enumerate(namespaces):
         predictor = first
         if index:  # the network is stateless (memory is passed in), so weights are shared
-            predictor = Predictor(first.model, first.spec, first.device, first.dtype)
-            predictor.postprocess = dataclasses.replace(first.postprocess)
+            predictor = first.fork()  # the same backend step and post-processing
         streams.append(OfflineStream(predictor, settings, namespace))
     return streams

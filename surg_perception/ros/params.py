@@ -30,12 +30,12 @@ from rclpy.qos import (
     ReliabilityPolicy,
 )
 
+from surg_perception.backends import BACKENDS
 from surg_perception.errors import ConfigError
 
 LIVE, CONFIGURE, LAUNCH = "live", "configure", "launch"
 QOS_PROFILES = ("sensor_data", "reliable", "best_effort")
 DTYPES = ("fp32", "fp16", "bf16")
-BACKENDS = ("torch",)
 OUTPUTS = ("mask", "mask_color", "overlay", "detections", "activity", "scene")
 UNSET = -1.0  # a threshold parameter left at this value means "the checkpoint's value"
 UNSET_FLAG = "checkpoint"  # the same for a switch (detection.box_fill: true | false | this)
@@ -57,7 +57,9 @@ _SPECS = (
     ParamSpec("model.device", "auto", CONFIGURE, "auto (cuda if available) | cpu | cuda | cuda:N"),
     ParamSpec("model.dtype", "fp32", CONFIGURE, "inference precision (fp16/bf16 need CUDA)",
               choices=DTYPES),
-    ParamSpec("model.backend", "torch", CONFIGURE, "inference backend", choices=BACKENDS),
+    ParamSpec("model.backend", "eager", CONFIGURE,
+              "network runtime (onnxruntime/tensorrt export once, cached next to the "
+              "checkpoint)", choices=BACKENDS),
     ParamSpec("model.warmup_steps", 2, CONFIGURE, "black frames run at configure", (0, 100)),
     ParamSpec("input.image_topic", "image", CONFIGURE,
               "sensor_msgs/Image input (relative names follow the namespace; empty = off)"),

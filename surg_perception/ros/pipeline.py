@@ -43,6 +43,7 @@ def resolve_postprocess(checkpoint: PostprocessConfig,
 
 def load_predictor(settings: NodeSettings) -> Predictor:
     """Load the checkpoint, apply memory overrides and set thresholds, warm up."""
+    from surg_perception.backends.factory import make_network
     from surg_perception.checkpoint import load_model, rebuild
 
     if not settings.model_checkpoint:
@@ -53,7 +54,10 @@ def load_predictor(settings: NodeSettings) -> Predictor:
     if settings.memory_override and spec.model.memory.enabled:
         spec = _with_memory(spec, settings)
         model = rebuild(spec.model, model.state_dict(), settings.model_checkpoint)
-    predictor = Predictor(model, spec, device=device, dtype=settings.model_dtype)
+    network = make_network(settings.model_backend, model, spec, device, settings.model_dtype,
+                           checkpoint=settings.model_checkpoint)
+    predictor = Predictor(model, spec, device=device, dtype=settings.model_dtype,
+                          network=network)
     predictor.postprocess = resolve_postprocess(spec.postprocess, settings)
     if settings.model_warmup_steps:
         predictor.warmup(*spec.preprocess.input_size, steps=settings.model_warmup_steps)

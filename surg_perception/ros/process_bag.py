@@ -31,6 +31,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from surg_perception.backends import BACKENDS
 from surg_perception.bags import typestore as ts
 from surg_perception.bags.storage import (
     STORAGES,
@@ -130,6 +131,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", action="append", dest="topics",
                         help="image topic to process (repeatable; default: every image topic)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
+    parser.add_argument("--backend", choices=BACKENDS, default="eager",
+                        help="network runtime, as the node's model.backend (default eager)")
     parser.add_argument("--score-threshold", type=float,
                         help="detection score threshold (default: the checkpoint's)")
     parser.add_argument("--nms-threshold", type=float,
@@ -152,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``surg-perception process-bag``; returns the exit status."""
     options = {"detection.score_threshold": args.score_threshold,
                "detection.nms_threshold": args.nms_threshold,
-               "detection.box_fill": args.box_fill}
+               "detection.box_fill": args.box_fill,
+               "model.backend": args.backend}
     # Only what the user gave: the rest stays the checkpoint's post-processing.
     overrides = {name: value for name, value in options.items() if value is not None}
     result = process_bag(args.src, args.out, args.checkpoint, topics=args.topics,

@@ -81,13 +81,13 @@ def test_export_command_without_memory(tmp_path, capsys):
     assert [t.name for t in onnx.load(str(tmp_path / "m.onnx")).graph.input] == ["image"]
 
 
-def test_argmax_ties_are_only_where_the_two_best_logits_agree_within_tolerance():
+def testargmax_ties_are_only_where_the_two_best_logits_agree_within_tolerance():
     import numpy as np
 
-    from surg_perception.export.onnx import _argmax_ties
+    from surg_perception.export.onnx import argmax_ties
 
     logits = np.zeros((1, 3, 1, 3), np.float32)
     logits[0, :, 0, 0] = (1.0, 1.00005, -2.0)  # a tie at the export tolerance
     logits[0, :, 0, 1] = (1.0, 1.5, -2.0)  # a clear winner
     logits[0, :, 0, 2] = (3.0, -1.0, 3.0)  # exact tie
-    assert _argmax_ties(logits, 1e-4, 1e-3).tolist() == [[[True, False, True]]]
+    assert argmax_ties(logits, 1e-4, 1e-3).tolist() == [[[True, False, True]]]

@@ -26,8 +26,10 @@ FLOORS = (
     ("ops",),
     ("processing", "models"),
     ("data", "checkpoint"),
+    ("export",),  # the exported step; nothing here runs it
+    ("backends",),  # runs the export behind the Predictor (onnxruntime, TensorRT)
     ("predictor", "instruments"),  # instruments: NumPy geometry on masks, no model
-    ("training", "evaluation", "export"),
+    ("training", "evaluation"),
     ("model_info", "bags"),
     ("pruning", "bench", "ros", "model_info_cli"),
     ("demo",),  # the application: composes everything, nothing imports it
