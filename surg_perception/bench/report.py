@@ -30,8 +30,8 @@ only that output subscribed against every output subscribed, on camera-sized fra
 (`outputs` = the part after the model); `speedup_<backend>` = eager step / that backend's
 step (same dtype; `_network`: the network stage only); `*_min` ratios use minimum step
 times, steadier on a shared host. All runs of one section are interleaved frame by frame, so
-background load hits them alike. Random (seeded) weights unless a checkpoint is named: latency depends
-on shapes, except for the number of boxes reaching NMS.
+background load hits them alike. Random (seeded) weights unless a checkpoint is named:
+latency depends on shapes, except for the number of boxes reaching NMS.
 """
 
 STAT_KEYS = ("min", "mean", "p50", "p95", "p99", "max")
