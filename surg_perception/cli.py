@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("surg_perception.export.cli", "ONNX export (state in/out) and TensorRT engines"),
     "model-info": ("surg_perception.model_info_cli",
                    "parameters, GFLOPs and memory overhead of a model"),
-    "bench": ("surg_perception.bench.cli", "per-stage inference benchmark (JSON + BENCHMARKS.md)"),
+    "bench": ("surg_perception.bench_cli", "per-stage inference benchmark (JSON + BENCHMARKS.md)"),
     "endovis2bag": ("surg_perception.bags.convert",
                     "EndoVis sequence folder or video file -> rosbag2 (mcap/sqlite3)"),
     "replay": ("surg_perception.ros.replay_cli", "publish a bag's image topics over DDS"),

@@ -128,30 +128,35 @@ def summarize(run: Run, times: StreamTimes, options: BenchOptions) -> dict[str, 
     }
 
 
-def _message_ratios(options: BenchOptions) -> tuple[dict[str, Any], Any]:
+def _message_ratios(options: BenchOptions, ros: Any) -> tuple[dict[str, Any], Any]:
     if not options.messages:
         return {"skipped": "disabled by --no-messages"}, None
-    try:  # the ROS side is optional: training servers benchmark without it
-        from surg_perception.ros.message_bench import MessageStage, message_vs_memcpy
-    except ImportError as exc:
-        return {"skipped": f"ROS message stage skipped: {exc} (install rclpy / ROS 2 Jazzy)"}, None
-    stage = MessageStage()
+    if isinstance(ros, str):  # the ROS side is optional: training servers benchmark without it
+        return {"skipped": f"ROS message stage skipped: {ros}"}, None
+    stage = ros.MessageStage()
     height, width = options.message_size
     result: dict[str, Any] = {"size": [height, width], "encoding": "bgr8"}
-    result["default_malloc"] = message_vs_memcpy(stage, height, width)  # glibc as started
+    result["default_malloc"] = ros.message_vs_memcpy(stage, height, width)  # glibc as started
     if set_malloc_tuning(True):
-        result["tuned_malloc"] = message_vs_memcpy(stage, height, width)
+        result["tuned_malloc"] = ros.message_vs_memcpy(stage, height, width)
         if not options.malloc_tuning:
             set_malloc_tuning(False)
     result["malloc_tuning_in_runs"] = options.malloc_tuning
     return result, stage
 
 
-def run_benchmark(options: BenchOptions, argv: list[str] | None = None) -> dict[str, Any]:
-    """Everything measured in this run, JSON-ready (see BENCHMARKS.md for the fields)."""
+def run_benchmark(options: BenchOptions, argv: list[str] | None = None,
+                  ros: Any = "not given") -> dict[str, Any]:
+    """Everything measured in this run, JSON-ready (see BENCHMARKS.md for the fields).
+
+    ``ros``: the ROS message stage (the module ``surg_perception.ros.message_bench``: its
+    ``MessageStage``, ``message_vs_memcpy``, ``lazy_outputs``), handed in by the command
+    layer (``surg_perception.bench_cli``) so that bench/ never imports ros/; a string says
+    why there is none, and those sections are reported skipped with it.
+    """
     if options.cache_dir is None:
         with tempfile.TemporaryDirectory(prefix="bench-backends-") as cache_dir:
-            return run_benchmark(dataclasses.replace(options, cache_dir=cache_dir), argv)
+            return run_benchmark(dataclasses.replace(options, cache_dir=cache_dir), argv, ros)
     device = resolve_device(options.device, "--device")
     if options.threads:
         torch.set_num_threads(options.threads)
@@ -160,7 +165,7 @@ def run_benchmark(options: BenchOptions, argv: list[str] | None = None) -> dict[
         model, spec = variants.with_memory(model, spec, False)
     spec = _with_size(spec, options.size)
     frames = make_jpeg_frames(*spec.preprocess.input_size, options.frames)
-    message_info, messages = _message_ratios(options)
+    message_info, messages = _message_ratios(options, ros)
     runs, skipped = _prepare_matrix(model, spec, device, frames, options, messages)
     args = (runs[0].backend, runs[0].dtype, device, frames, options, messages)
     extra, notes = _comparisons(model, spec, options, args)
@@ -169,7 +174,7 @@ def run_benchmark(options: BenchOptions, argv: list[str] | None = None) -> dict[
                for run, times in zip(runs, run_interleaved([r.stream for r in runs], frames))]
     ref = results[0]
     comparisons = {key: results[len(results) - len(extra) + i] for i, key in enumerate(extra)}
-    lazy = _lazy_outputs(runs[0], options, messages)
+    lazy = _lazy_outputs(runs[0], options, messages, ros)
     speedups = backend_speedups(results[:len(results) - len(extra)])
     return {
         "schema": "surg_perception.bench/1",
@@ -194,11 +199,10 @@ def run_benchmark(options: BenchOptions, argv: list[str] | None = None) -> dict[
 LAZY_FRAMES = 20  # camera-sized frames per subscriber set (each runs the whole node path)
 
 
-def _lazy_outputs(run: Run, options: BenchOptions, messages: Any) -> dict[str, Any]:
+def _lazy_outputs(run: Run, options: BenchOptions, messages: Any, ros: Any) -> dict[str, Any]:
     """All outputs subscribed vs masks only: the node's path on camera-sized frames."""
     if messages is None:
         return {"skipped": "no ROS message stage (see messages)"}
-    from surg_perception.ros.message_bench import lazy_outputs
 
     predictor = run.stream.predictor
     height, width = options.message_size
@@ -207,7 +211,7 @@ def _lazy_outputs(run: Run, options: BenchOptions, messages: Any) -> dict[str, A
     tuned = set_malloc_tuning(True)  # as the node runs (ros/node.py main)
     try:
         with torch.inference_mode():
-            result = lazy_outputs(predictor.model, predictor.spec, predictor.device,
+            result = ros.lazy_outputs(predictor.model, predictor.spec, predictor.device,
                                   predictor.dtype, frames)
     finally:
         if tuned and not options.malloc_tuning:

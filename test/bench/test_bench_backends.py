@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from surg_perception.bench import cli
+from surg_perception import bench_cli as cli
 from surg_perception.bench.runner import backend_speedups
 
 pytestmark = [pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from surg_perception.bench import cli
+from surg_perception import bench_cli as cli
 from surg_perception.bench.report import HEADER
 from surg_perception.errors import ConfigError
 

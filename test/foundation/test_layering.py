@@ -32,18 +32,10 @@ FLOORS = (
     ("training", "evaluation"),
     ("model_info", "bags"),
     ("pruning", "bench", "ros", "model_info_cli"),
-    ("demo",),  # the application: composes everything, nothing imports it
+    ("demo", "bench_cli"),  # applications: compose everything (bench_cli hands the bench
+    # its ROS message stage), nothing imports them
 )
 FLOOR = {room: level for level, rooms in enumerate(FLOORS) for room in rooms}
-# The one known upward arrow, owned by the benchmark: its optional ROS message stage is
-# imported lazily and reported skipped without rclpy. The remedy is to hand the stage in
-# from the command layer; until then it is listed here so that no other arrow can join it.
-KNOWN_UPWARD = {("surg_perception.bench.runner", "surg_perception.ros.message_bench")}
-
-
-def _known_upward(module: str, name: str) -> bool:
-    return any(module == source and (name == target or name.startswith(target + "."))
-               for source, target in KNOWN_UPWARD)
 
 
 def _module_name(path: Path) -> str:
@@ -105,10 +97,11 @@ def test_ros_packages_are_imported_only_under_ros():
 
 
 def test_nothing_below_ros_imports_it():
+    above = {room for room in FLOOR if FLOOR[room] > FLOOR["ros"]}  # the applications
     offenders = sorted(
         f"{module} imports {name}" for module, names in imports().items()
-        if room_of(module) not in ("ros", "demo") for name in names
-        if room_of(name) == "ros" and not _known_upward(module, name))
+        if room_of(module) not in {"ros", *above} for name in names
+        if room_of(name) == "ros")
     assert not offenders, offenders
 
 
@@ -126,19 +119,12 @@ def test_every_import_goes_down_a_floor():
         here = room_of(module)
         for name in names:
             there = room_of(name)
-            if (here is None or there is None or there == here or not _in_package(name)
-                    or _known_upward(module, name)):
+            if here is None or there is None or there == here or not _in_package(name):
                 continue
             if FLOOR[there] >= FLOOR[here]:
                 offenders.append(f"{module} ({here}, floor {FLOOR[here]}) imports {name} "
                                  f"({there}, floor {FLOOR[there]})")
     assert not offenders, "\n".join(sorted(offenders))
-
-
-def test_the_known_upward_arrow_still_exists():
-    # When the bench stops importing ros/, delete KNOWN_UPWARD so the rule becomes strict.
-    for module, name in KNOWN_UPWARD:
-        assert name in imports()[module], f"{module} no longer imports {name}: drop the entry"
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import json
 from pathlib import Path
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from surg_perception.errors import ConfigError
 
@@ -105,13 +105,22 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     )
 
 
+def ros_message_stage() -> Any:
+    """The ROS half of the bench (rclpy), or why it is not here (a string)."""
+    try:
+        from surg_perception.ros import message_bench
+    except ImportError as exc:
+        return f"{exc} (install rclpy / ROS 2 Jazzy)"
+    return message_bench
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print the Markdown section, write JSON/Markdown when asked."""
     from surg_perception.bench.report import append_markdown, format_markdown
     from surg_perception.bench.runner import run_benchmark
 
     argv = getattr(args, "argv", None) or ["surg-perception", *sys.argv[1:]]
-    result = run_benchmark(options_from_args(args), argv)
+    result = run_benchmark(options_from_args(args), argv, ros_message_stage())
     print(format_markdown(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m surg_perception.bench.cli``: ``surg-perception bench``."""
+    """``python -m surg_perception.bench_cli``: ``surg-perception bench``."""
     from surg_perception.cli import main as cli_main
 
     return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
