@@ -1,0 +1,112 @@
+"""Stereo input: approximate-time pairing of left and right images, and the rig's geometry.
+
+message_filters is not pip-installable, so :class:`StereoPairer` is a small approximate-time
+pairer of our own (rclpy-free, driven by the node's callbacks and a timer): a left image is
+released paired with the right image of nearest stamp within ``slop`` (the two must be
+each other's nearest, :func:`~surg_perception.instruments.pairing.pair_stamps`), or
+released alone (mono, no 3D) once no right image can pair with it any more: a newer right
+image is already past its slop window, it has waited ``max_wait_s``, or no right image came
+for ``max_wait_s`` (the right eye stopped: mono at once, no added latency).
+Only the newest released frame matters to the worker (a buffer of one); older lefts still
+waiting when a newer one is released are dropped and counted by the caller.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from surg_perception.errors import ConfigError
+from surg_perception.instruments import StereoRig, pair_stamps
+from surg_perception.ros.worker import PendingFrame
+
+QUEUE = 8  # images kept per eye while waiting for a partner (a few frame periods)
+
+
+@dataclasses.dataclass(frozen=True)
+class StereoFrame(PendingFrame):
+    """A left frame for the worker, with its paired right image (or None: mono)."""
+
+    right: Any = None  # sensor_msgs/Image of the right eye, or None
+    skew_s: float = 0.0  # right stamp - left stamp (seconds; 0 when mono)
+
+
+def stamp_s(msg: Any) -> float:
+    stamp = msg.header.stamp
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class StereoPairer:
+    """Pairs left/right images by stamp (module docstring); not thread-safe (one caller)."""
+
+    def __init__(self, slop_s: float, max_wait_s: float) -> None:
+        if slop_s < 0 or max_wait_s < 0:
+            raise ConfigError("stereo.slop_s and stereo.max_wait_s must be >= 0")
+        self.slop_s, self.max_wait_s = slop_s, max_wait_s
+        self._left: deque[tuple[Any, float]] = deque(maxlen=QUEUE)  # (msg, received)
+        self._right: deque[Any] = deque(maxlen=QUEUE)
+        self._right_received = -np.inf  # monotonic time of the last right image
+
+    @property
+    def right_alive(self) -> bool:
+        return np.isfinite(self._right_received)
+
+    def put_left(self, msg: Any, received: float) -> None:
+        self._left.append((msg, received))
+
+    def put_right(self, msg: Any, received: float) -> None:
+        self._right.append(msg)
+        self._right_received = received
+
+    def release(self, now: float) -> tuple[list[StereoFrame], int]:
+        """Frames ready now (oldest first) and how many waiting lefts were given up on.
+
+        ``now``: the callers' monotonic clock, the one of ``received``.
+        """
+        if not self._left:
+            return [], 0
+        lefts = [stamp_s(m) for m, _ in self._left]
+        rights = [stamp_s(m) for m in self._right]
+        pairs = pair_stamps(lefts, rights, self.slop_s)
+        partner = dict(pairs.pairs)
+        newest_right = max(rights) if rights else -np.inf
+        # No right image for max_wait_s: the right eye stopped, the left goes on mono at once.
+        right_stopped = now - self._right_received >= self.max_wait_s
+        ready: list[StereoFrame] = []
+        keep: list[tuple[Any, float]] = []
+        for i, (msg, received) in enumerate(self._left):
+            if i in partner:
+                right = self._right[partner[i]]
+                ready.append(StereoFrame(msg, False, received, right, rights[partner[i]] -
+                                         lefts[i]))
+            elif (right_stopped or newest_right > lefts[i] + self.slop_s
+                  or now - received >= self.max_wait_s):
+                ready.append(StereoFrame(msg, False, received))
+            else:
+                keep.append((msg, received))
+        used = {partner[i] for i in partner}
+        self._right = deque((m for j, m in enumerate(self._right) if j not in used),
+                            maxlen=QUEUE)
+        # A newer frame is out: the older ones still waiting would only be stale later.
+        newest = ready[-1].received if ready else -np.inf
+        self._left = deque((k for k in keep if k[1] >= newest), maxlen=QUEUE)
+        return ready, sum(1 for k in keep if k[1] < newest)
+
+    def clear(self) -> None:
+        self._left.clear()
+        self._right.clear()
+
+
+def rig_from_infos(left: Any, right: Any) -> StereoRig:
+    """The rectified rig of two ``sensor_msgs/CameraInfo`` (their ``p``, the left ``r``).
+
+    Raises:
+        ConfigError: not a rectified pair with the right eye on the right.
+    """
+    r = np.asarray(left.r, np.float64)
+    return StereoRig.from_camera_info({"p": np.asarray(left.p, np.float64),
+                                       "r": None if not r.any() else r},
+                                      {"p": np.asarray(right.p, np.float64)})
