@@ -58,6 +58,7 @@ class InstrumentStream:
         self._right: Predictor | None = None
         self._first_seen: dict[int, float] = {}
         self.skews_s: list[float] = []  # since the last status() read
+        self.last_skew_s: float | None = None
         self.counts = {"stereo_frames": 0, "mono_frames": 0}
 
     @property
@@ -90,6 +91,7 @@ class InstrumentStream:
         self.counts["stereo_frames" if stereo else "mono_frames"] += 1
         if right is not None:
             self.skews_s.append(skew_s)
+            self.last_skew_s = skew_s
         alive = {t.track_id for t in self.pipeline.tracker.state.tracks}  # incl. occluded
         self._first_seen = {k: v for k, v in self._first_seen.items() if k in alive}
         for r in results:
@@ -108,9 +110,11 @@ class InstrumentStream:
         return EyeMasks(result.mask, None, dets)
 
     def status(self) -> dict[str, Any]:
-        """Counts and the left/right skew since the last call (ms), for /diagnostics."""
+        """Counts, the last pair's skew and |skew| since the last call (ms), /diagnostics."""
         skews, self.skews_s = np.abs(np.asarray(self.skews_s)) * 1e3, []
         status: dict[str, Any] = {**self.counts, "stereo_rig": self.rig is not None}
+        if self.last_skew_s is not None:  # right - left of the last pair, signed
+            status["stereo_skew_ms.last"] = self.last_skew_s * 1e3
         if skews.size:
             status["stereo_skew_ms.mean"] = float(skews.mean())
             status["stereo_skew_ms.max"] = float(skews.max())

@@ -89,7 +89,7 @@ class FramePath:
 
     def _on_right(self, msg: Image) -> None:
         if self._checked(msg):
-            self._pairer.put_right(msg, time.monotonic())
+            self._pairer.put_right(msg)
             self._release_pairs()
 
     def _checked(self, msg: Image) -> bool:

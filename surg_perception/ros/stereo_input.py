@@ -5,8 +5,9 @@ pairer of our own (rclpy-free, driven by the node's callbacks and a timer): a le
 released paired with the right image of nearest stamp within ``slop`` (the two must be
 each other's nearest, :func:`~surg_perception.instruments.pairing.pair_stamps`), or
 released alone (mono, no 3D) once no right image can pair with it any more: a newer right
-image is already past its slop window, it has waited ``max_wait_s``, or no right image came
-for ``max_wait_s`` (the right eye stopped: mono at once, no added latency).
+image is already past its slop window, it has waited ``max_wait_s``, or the right eye
+stopped (the previous left image got no right one within its slop, nor anything newer:
+mono at once, no added latency; a stamp rule, free of frame rate and arrival order).
 Only the newest released frame matters to the worker (a buffer of one); older lefts still
 waiting when a newer one is released are dropped and counted by the caller.
 """
@@ -48,18 +49,22 @@ class StereoPairer:
         self.slop_s, self.max_wait_s = slop_s, max_wait_s
         self._left: deque[tuple[Any, float]] = deque(maxlen=QUEUE)  # (msg, received)
         self._right: deque[Any] = deque(maxlen=QUEUE)
-        self._right_received = -np.inf  # monotonic time of the last right image
+        self._right_stamp = -np.inf  # newest right stamp seen
+        self._left_stamps = (-np.inf, -np.inf)  # the two newest left stamps
 
     @property
-    def right_alive(self) -> bool:
-        return np.isfinite(self._right_received)
+    def right_stopped(self) -> bool:
+        """The left image before the newest had no right image near it, nor anything later
+        (stamps, so the arrival order of the two topics does not matter)."""
+        return self._right_stamp < self._left_stamps[0] - self.slop_s
 
     def put_left(self, msg: Any, received: float) -> None:
         self._left.append((msg, received))
+        self._left_stamps = (self._left_stamps[1], stamp_s(msg))
 
-    def put_right(self, msg: Any, received: float) -> None:
+    def put_right(self, msg: Any) -> None:
         self._right.append(msg)
-        self._right_received = received
+        self._right_stamp = max(self._right_stamp, stamp_s(msg))
 
     def release(self, now: float) -> tuple[list[StereoFrame], int]:
         """Frames ready now (oldest first) and how many waiting lefts were given up on.
@@ -73,27 +78,28 @@ class StereoPairer:
         pairs = pair_stamps(lefts, rights, self.slop_s)
         partner = dict(pairs.pairs)
         newest_right = max(rights) if rights else -np.inf
-        # No right image for max_wait_s: the right eye stopped, the left goes on mono at once.
-        right_stopped = now - self._right_received >= self.max_wait_s
+        right_stopped = self.right_stopped  # then the left goes on mono at once
         ready: list[StereoFrame] = []
-        keep: list[tuple[Any, float]] = []
+        keep: list[int] = []
         for i, (msg, received) in enumerate(self._left):
             if i in partner:
-                right = self._right[partner[i]]
-                ready.append(StereoFrame(msg, False, received, right, rights[partner[i]] -
-                                         lefts[i]))
+                ready.append(StereoFrame(msg, False, received, self._right[partner[i]],
+                                         rights[partner[i]] - lefts[i]))
             elif (right_stopped or newest_right > lefts[i] + self.slop_s
                   or now - received >= self.max_wait_s):
                 ready.append(StereoFrame(msg, False, received))
             else:
-                keep.append((msg, received))
-        used = {partner[i] for i in partner}
-        self._right = deque((m for j, m in enumerate(self._right) if j not in used),
-                            maxlen=QUEUE)
+                keep.append(i)
         # A newer frame is out: the older ones still waiting would only be stale later.
         newest = ready[-1].received if ready else -np.inf
-        self._left = deque((k for k in keep if k[1] >= newest), maxlen=QUEUE)
-        return ready, sum(1 for k in keep if k[1] < newest)
+        waiting = [i for i in keep if self._left[i][1] >= newest]
+        # Rights paired, or too old for every left still waiting or to come, are done.
+        floor = min([lefts[i] for i in waiting] + [max(lefts)]) - self.slop_s
+        used = set(partner.values())
+        self._right = deque((m for j, m in enumerate(self._right)
+                             if j not in used and rights[j] >= floor), maxlen=QUEUE)
+        self._left = deque((self._left[i] for i in waiting), maxlen=QUEUE)
+        return ready, len(keep) - len(waiting)
 
     def clear(self) -> None:
         self._left.clear()
