@@ -59,8 +59,11 @@ class StereoPairer:
         return self._right_stamp < self._left_stamps[0] - self.slop_s
 
     def put_left(self, msg: Any, received: float) -> None:
+        stamp = stamp_s(msg)
+        if stamp < self._left_stamps[1]:  # stamps went backwards (a bag loop): start over
+            self.clear()
         self._left.append((msg, received))
-        self._left_stamps = (self._left_stamps[1], stamp_s(msg))
+        self._left_stamps = (self._left_stamps[1], stamp)
 
     def put_right(self, msg: Any) -> None:
         self._right.append(msg)
@@ -104,6 +107,7 @@ class StereoPairer:
     def clear(self) -> None:
         self._left.clear()
         self._right.clear()
+        self._right_stamp, self._left_stamps = -np.inf, (-np.inf, -np.inf)
 
 
 def rig_from_infos(left: Any, right: Any) -> StereoRig:

@@ -77,6 +77,10 @@ def test_pairer_releases_a_left_whose_right_went_past_and_drops_older_waiting_on
     # 2.033 can pair no more (a right past its window): mono; 2.066 pairs.
     assert _stamps(ready) == [33, 66] and [f.right is not None for f in ready] == [False, True]
     assert given_up == 0
+    pairer.put_left(_image(1.000), 0.1)  # a bag loop: stamps go back, pairing starts over
+    pairer.put_right(_image(1.002, "right"))
+    (frame,), _ = pairer.release(0.1)
+    assert frame.right is not None and frame.skew_s == pytest.approx(0.002, abs=1e-6)
     with pytest.raises(ConfigError):
         StereoPairer(-1.0, 0.1)
 
