@@ -31,12 +31,24 @@ OUTPUT_TOPICS: dict[str, tuple[str, str]] = {
     "detections": ("~/detections", "vision_msgs/msg/Detection2DArray"),
     "activity": ("~/activity", "vision_msgs/msg/Classification"),
     "scene": ("~/scene", "surg_perception/msg/SurgicalScene"),
+    # Per-instrument tracks and tool tips for controllers, and their RViz markers.
+    "instruments": ("~/instruments", "surg_perception/msg/InstrumentArray"),
+    "instrument_markers": ("~/instrument_markers", "visualization_msgs/msg/MarkerArray"),
 }
 HEADS = ("segmentation", "detection", "activity")
 LABEL_INFO_TOPIC = "~/label_info/{head}"  # one latched LabelInfo per head
 LABEL_INFO_TYPE = "vision_msgs/msg/LabelInfo"
 DIAGNOSTICS_TOPIC = "/diagnostics"
 GROUND_TRUTH_KINDS = ("mask", "detections", "activity")
+# Stereo input (``stereo.enabled``), relative to the node namespace and remappable, as the
+# dVRK's ``/<rig>/left|right/image_raw`` + ``camera_info``: launch the node in the rig's
+# namespace (``/jhu_daVinci``) or remap each name.
+STEREO_INPUTS: dict[str, str] = {
+    "left_image": "left/image_raw",
+    "right_image": "right/image_raw",
+    "left_info": "left/camera_info",
+    "right_info": "right/camera_info",
+}
 
 
 def camera_namespace(image_topic: str) -> str:

@@ -1,8 +1,8 @@
 """Overlay rendering for RViz/Foxglove: a pure NumPy/OpenCV function of one frame's results.
 
 RViz's vision_msgs plugins draw 3D detections only, so 2D results are shown as an image:
-the colour mask blended over the camera frame, boxes with class names and scores, the top
-activity and the node's frame rate.
+the colour mask blended over the camera frame, boxes with class names and scores, the
+instruments' 2D tool tips (small ringed dots), the top activity and the node's frame rate.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def render_overlay(
     activity_classes: Sequence[str] = (),
     fps: float | None = None,
     options: OverlayOptions = OverlayOptions(),
+    tips: Sequence[tuple[float, float]] = (),
 ) -> np.ndarray:
     """Draw one frame's results; returns a new ``[H, W, 3]`` uint8 BGR image.
 
@@ -46,6 +47,7 @@ def render_overlay(
         det_classes: detection class names (``labels - 1`` indexes them).
         activity_probs: ``[A]`` probabilities or None; ``activity_classes`` their names.
         fps: frame rate to print (top-left) when ``options.show_fps``.
+        tips: 2D tool tips ``(u, v)`` in camera pixels (the instruments' ``tip_2d``).
     """
     canvas = np.ascontiguousarray(frame_bgr, dtype=np.uint8).copy()
     if color_mask is not None and options.alpha > 0:
@@ -61,6 +63,7 @@ def render_overlay(
         if options.draw_labels:
             name = det_classes[label - 1] if 1 <= label <= len(det_classes) else str(label)
             _put_text(canvas, f"{name} {score:.2f}", (x0, max(y0 - 3, 10)), scale, colour)
+    _draw_tips(canvas, tips, scale)
     lines = []
     if options.show_fps and fps is not None:
         lines.append(f"{fps:.1f} fps")
@@ -71,6 +74,15 @@ def render_overlay(
     for row, text in enumerate(lines):
         _put_text(canvas, text, (4, int((row + 1) * 22 * scale) + 2), scale, (255, 255, 255))
     return canvas
+
+
+def _draw_tips(canvas: np.ndarray, tips: Sequence[tuple[float, float]], scale: float) -> None:
+    # A dark ring around a bright dot shows on tissue, metal and the colour mask alike.
+    radius = max(2, int(round(4 * scale)))
+    for u, v in tips:
+        centre = (int(round(u)), int(round(v)))
+        cv2.circle(canvas, centre, radius + 1, (0, 0, 0), -1, cv2.LINE_AA)
+        cv2.circle(canvas, centre, radius, (0, 255, 255), -1, cv2.LINE_AA)
 
 
 def _text_scale(height: int) -> float:

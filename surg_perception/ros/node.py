@@ -149,12 +149,14 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
         self._stats.reset()
         self._processor.restart()
         qos = qos_profile(settings.input_qos, settings.input_qos_depth)
-        if settings.input_image_topic:
+        if settings.stereo_enabled:  # left/ + right/ image_raw and camera_info instead
+            self._subscribe_stereo(qos)
+        elif settings.input_image_topic:
             self._subs.append(self.create_subscription(
                 Image, settings.input_image_topic, self._on_image, qos,
                 callback_group=self._input_group,
                 event_callbacks=self._subscription_events(settings.input_image_topic)))
-        if settings.input_compressed_topic:
+        if settings.input_compressed_topic and not settings.stereo_enabled:
             topic = self._compressed_topic(settings)
             self._subs.append(self.create_subscription(
                 CompressedImage, topic, self._on_compressed, qos,
@@ -221,6 +223,7 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
+        self._stop_stereo()
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None

@@ -14,15 +14,18 @@ import threading
 import time
 from typing import Any
 
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 import torch
 
-from surg_perception.errors import ImageFormatError
+from surg_perception.errors import ConfigError, ImageFormatError
 from surg_perception.image_msgs import check_compressed, check_image, rejection_reason
 from surg_perception.ros import messages
+from surg_perception.ros.instruments_out import mark_stale
 from surg_perception.ros.params import OUTPUTS
+from surg_perception.ros.stereo_input import StereoPairer, rig_from_infos
 from surg_perception.ros.worker import PendingFrame
+from surg_perception.topics import STEREO_INPUTS
 
 WARN_THROTTLE_S = 5.0
 
@@ -52,6 +55,75 @@ class FramePath:
         if self._slot.put(PendingFrame(msg, compressed, received)):
             self._stats.count("dropped")
 
+    # ------------------------------------------------------------------ stereo input
+    def _subscribe_stereo(self, qos: Any) -> None:
+        """left/right image_raw + camera_info (node-relative, remappable) and the pairer."""
+        settings = self._settings
+        self._pairer = StereoPairer(settings.stereo_slop_s, settings.stereo_max_wait_s)
+        self._infos: dict[str, Any] = {}
+        callbacks = {"left_image": self._on_left, "right_image": self._on_right,
+                     "left_info": lambda m: self._on_info("left", m),
+                     "right_info": lambda m: self._on_info("right", m)}
+        for name, topic in STEREO_INPUTS.items():
+            msgtype = CameraInfo if name.endswith("info") else Image
+            self._subs.append(self.create_subscription(
+                msgtype, topic, callbacks[name], qos, callback_group=self._input_group,
+                event_callbacks=self._subscription_events(topic)))
+        # Same group as the callbacks: the pairer is never used by two threads at once.
+        self._stereo_timer = self.create_timer(max(settings.stereo_max_wait_s / 2, 0.005),
+                                               self._release_pairs,
+                                               callback_group=self._input_group)
+
+    def _stop_stereo(self) -> None:
+        timer, self._stereo_timer = getattr(self, "_stereo_timer", None), None
+        if timer is not None:
+            self.destroy_timer(timer)
+
+    def _on_left(self, msg: Image) -> None:
+        received = time.monotonic()
+        stamp = msg.header.stamp
+        self._stats.receive(stamp.sec * 10**9 + stamp.nanosec)
+        if self._checked(msg):
+            self._pairer.put_left(msg, received)
+            self._release_pairs()
+
+    def _on_right(self, msg: Image) -> None:
+        if self._checked(msg):
+            self._pairer.put_right(msg)
+            self._release_pairs()
+
+    def _checked(self, msg: Image) -> bool:
+        try:
+            check_image(msg, self._settings.input_max_image_pixels)
+        except ImageFormatError as exc:
+            self._reject(exc)
+            return False
+        return True
+
+    def _release_pairs(self) -> None:
+        ready, given_up = self._pairer.release(time.monotonic())
+        for _ in range(given_up):
+            self._stats.count("dropped")
+        for frame in ready:
+            if self._slot.put(frame):
+                self._stats.count("dropped")
+
+    def _on_info(self, eye: str, msg: CameraInfo) -> None:
+        """Keep both eyes' camera_info; (re)build the rig when a projection changes."""
+        previous = self._infos.get(eye)
+        self._infos[eye] = msg
+        processor = self._processor
+        if (processor is None or len(self._infos) < 2
+                or (previous is not None and list(previous.p) == list(msg.p))):
+            return
+        try:
+            rig = rig_from_infos(self._infos["left"], self._infos["right"])
+        except ConfigError as exc:
+            rig = None
+            self.get_logger().warning(f"stereo camera_info unusable, no 3D tips: {exc}",
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+        processor.instruments.set_rig(rig)
+
     def _reject(self, exc: ImageFormatError) -> None:
         reason = rejection_reason(exc)
         self._stats.reject(reason)
@@ -76,6 +148,11 @@ class FramePath:
         if frame.msg.header.frame_id != self._label_frame_id:  # LabelInfo names the camera
             self._label_frame_id = frame.msg.header.frame_id
             self._publish_label_infos()
+        found = outputs.messages.get("instruments")
+        if found is not None:  # the watchdog, on the node clock right before publishing
+            stamp = found.header.stamp
+            age_ns = self.get_clock().now().nanoseconds - (stamp.sec * 10**9 + stamp.nanosec)
+            mark_stale(found, age_ns / 1e9, settings.instruments_stale_after_s)
         for name, msg in outputs.messages.items():
             pub = self._pubs.get(name)
             if pub is not None:

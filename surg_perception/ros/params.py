@@ -36,7 +36,8 @@ from surg_perception.errors import ConfigError
 LIVE, CONFIGURE, LAUNCH = "live", "configure", "launch"
 QOS_PROFILES = ("sensor_data", "reliable", "best_effort")
 DTYPES = ("fp32", "fp16", "bf16")
-OUTPUTS = ("mask", "mask_color", "overlay", "detections", "activity", "scene")
+OUTPUTS = ("mask", "mask_color", "overlay", "detections", "activity", "scene", "instruments",
+           "instrument_markers")
 UNSET = -1.0  # a threshold parameter left at this value means "the checkpoint's value"
 UNSET_FLAG = "checkpoint"  # the same for a switch (detection.box_fill: true | false | this)
 
@@ -87,6 +88,17 @@ _SPECS = (
     ParamSpec("overlay.alpha", 0.5, LIVE, "colour-mask weight in the overlay", (0.0, 1.0)),
     ParamSpec("overlay.draw_labels", True, LIVE, "class names, scores and activity text"),
     ParamSpec("overlay.show_fps", True, LIVE, "frame rate text"),
+    ParamSpec("instruments.stale_after_s", 0.2, LIVE,
+              "instruments older than this (image stamp to publish, node clock) are marked "
+              "stale; 0 = never", (0.0, 3600.0)),
+    ParamSpec("stereo.enabled", False, CONFIGURE,
+              "subscribe left/image_raw + right/image_raw and their camera_info (relative, "
+              "remappable) instead of image: 3D tool tips"),
+    ParamSpec("stereo.slop_s", 0.01, CONFIGURE,
+              "left and right images pair when their stamps differ by at most this", (0.0, 1.0)),
+    ParamSpec("stereo.max_wait_s", 0.1, CONFIGURE,
+              "a left image waits at most this for its right one, then goes on mono (no 3D)",
+              (0.0, 10.0)),
     ParamSpec("memory.override", False, CONFIGURE,
               "replace the checkpoint's memory tau/n/alpha/beta with the values below"),
     ParamSpec("memory.tau", 4, CONFIGURE, "local memory: previous frames (ELA)", (1, 64)),
@@ -131,12 +143,18 @@ class NodeSettings:
     publish_detections: bool
     publish_activity: bool
     publish_scene: bool
+    publish_instruments: bool
+    publish_instrument_markers: bool
     detection_score_threshold: float  # UNSET: the checkpoint's
     detection_nms_threshold: float  # UNSET: the checkpoint's
     detection_box_fill: bool | str  # UNSET_FLAG: the checkpoint's
     overlay_alpha: float
     overlay_draw_labels: bool
     overlay_show_fps: bool
+    instruments_stale_after_s: float
+    stereo_enabled: bool
+    stereo_slop_s: float
+    stereo_max_wait_s: float
     memory_override: bool
     memory_tau: int
     memory_n: int

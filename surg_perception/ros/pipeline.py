@@ -20,6 +20,8 @@ from surg_perception.image_msgs import compressed_to_numpy, image_to_numpy, to_b
 from surg_perception.predictor import FrameResult, Predictor, resolve_device
 from surg_perception.processing.overlay import OverlayOptions, render_overlay
 from surg_perception.ros import messages
+from surg_perception.ros.instrument_stream import InstrumentStream
+from surg_perception.ros.instruments_out import instruments_msg, markers_msg
 from surg_perception.ros.params import OUTPUTS, UNSET, UNSET_FLAG, NodeSettings
 from surg_perception.ros.worker import FrameKey, PendingFrame, is_duplicate, reset_reason
 
@@ -103,11 +105,13 @@ class FrameProcessor:
 
     def __init__(self, predictor: Predictor) -> None:
         self.predictor = predictor
+        self.instruments = InstrumentStream(predictor)
         self.restart()
 
     def restart(self) -> None:
-        """New activation: empty memory, sequence from 0."""
+        """New activation: empty memory and tracks, sequence from 0."""
         self.predictor.reset()
+        self.instruments.reset()
         self._prev: FrameKey | None = None
         self._sequence = 0
 
@@ -135,22 +139,42 @@ class FrameProcessor:
         reason = reset_reason(self._prev, key, settings.memory_reset_gap_s)
         if reason:
             self.predictor.reset()
+            self.instruments.reset()  # track ids are per stream and go with the memory
         self._prev = key
         outputs = wanted_outputs(settings, subscribed)
         want_color = bool(outputs & {"mask_color", "overlay"})
         result = self.predictor.step(pixels, color_order=order, want_color_mask=want_color)
+        found = self._instruments(frame, result, key.stamp_ns / 1e9, settings)
         latency_ms = (time.monotonic() - frame.received) * 1e3
         built = self._build(msg.header, pixels, order, result, settings, latency_ms, reason, fps,
-                            outputs)
+                            outputs, found)
         self._sequence += 1
         return FrameOutputs(built, latency_ms, float(result.timings_ms.get("network", 0.0)),
                             bool(result.memory.get("reset")), reason,
                             wanted_outputs(settings) - outputs)
 
+    def _instruments(self, frame: PendingFrame, result: FrameResult, stamp: float,
+                     settings: NodeSettings) -> tuple[list, bool, float] | None:
+        """(results, stereo, skew) when an instrument output is enabled (subscribed or not:
+        tracks need every frame), else None. A paired right image (``StereoFrame.right``)
+        runs through the right eye's predictor."""
+        if not (settings.publish_instruments or settings.publish_instrument_markers):
+            return None
+        right = getattr(frame, "right", None)
+        right_result = None
+        if right is not None:
+            right_pixels, right_order = image_to_numpy(right, settings.input_max_image_pixels)
+            right_result = self.instruments.right_step(right_pixels, right_order)
+        skew = float(getattr(frame, "skew_s", 0.0))
+        found = self.instruments.step(result, right_result, stamp, skew)
+        return found, right_result is not None and self.instruments.rig is not None, skew
+
     def _build(self, header: Any, pixels: np.ndarray, order: str, result: FrameResult,
                settings: NodeSettings, latency_ms: float, reason: str,
-               fps: float | None, outputs: frozenset[str]) -> dict[str, Any]:
+               fps: float | None, outputs: frozenset[str],
+               found: tuple[list, bool, float] | None = None) -> dict[str, Any]:
         model_cfg = self.predictor.spec.model
+        results = [] if found is None else found[0]
         overlay = None
         if "overlay" in outputs:
             options = OverlayOptions(settings.overlay_alpha, settings.overlay_draw_labels,
@@ -158,11 +182,19 @@ class FrameProcessor:
             overlay = render_overlay(to_bgr(pixels, order), result.color_mask, result.boxes,
                                      result.scores, result.labels, model_cfg.det_classes,
                                      result.activity_probs, model_cfg.activity_classes, fps,
-                                     options)
+                                     options, [r.instance.tip_2d for r in results])
         # Without a detection head (EndoARSS) the diagnostics' has_detection=False also says
         # why nothing is published on ~/detections.
-        return messages.build_messages(header, result, outputs, self._sequence, latency_ms,
-                                       reason, overlay, self._has("has_detection"))
+        built = messages.build_messages(header, result, outputs, self._sequence, latency_ms,
+                                        reason, overlay, self._has("has_detection"))
+        if found is not None and "instruments" in outputs:
+            stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
+            built["instruments"] = instruments_msg(
+                header, results, model_cfg.seg_classes,
+                lambda track: self.instruments.age_s(track, stamp), found[1], found[2])
+        if found is not None and "instrument_markers" in outputs:
+            built["instrument_markers"] = markers_msg(header, results, self.instruments.rig)
+        return built
 
     def status(self) -> dict[str, Any]:
         """Memory sizes, device, heads (and allocated GPU memory) for /diagnostics."""
@@ -172,6 +204,7 @@ class FrameProcessor:
             "device": str(predictor.device),
             "has_detection": self._has("has_detection"),
             "has_activity": self._has("has_activity"),
+            **{f"instruments.{k}": v for k, v in self.instruments.status().items()},
         }
         if predictor.device.type == "cuda":
             status["gpu_memory_mb"] = torch.cuda.memory_allocated(predictor.device) / 2**20

@@ -14,7 +14,7 @@ from surg_perception.bags.msgdefs import MSG_DEFINITIONS
 def test_embedded_definitions_equal_the_msg_files(repo_root):
     files = {f"vision_msgs/msg/{p.stem}": p for p in
              (repo_root / "interfaces" / "vision_msgs" / "msg").glob("*.msg")}
-    files["surg_perception/msg/SurgicalScene"] = repo_root / "msg" / "SurgicalScene.msg"
+    files.update({f"surg_perception/msg/{p.stem}": p for p in (repo_root / "msg").glob("*.msg")})
     assert set(MSG_DEFINITIONS) == set(files)
     for name, path in files.items():
         assert MSG_DEFINITIONS[name] == path.read_text(), f"{name} drifted from {path}"

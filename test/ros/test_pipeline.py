@@ -107,12 +107,13 @@ def test_processor_builds_every_output(processor):
     proc.restart()
     out = proc.process(_frame(5), settings, fps=30.0)
     assert set(out.messages) == {"mask", "mask_color", "overlay", "detections", "activity",
-                                 "scene"}
+                                 "scene", "instruments", "instrument_markers"}
     scene = out.messages["scene"]
     assert scene.memory_reset and scene.memory_reset_reason == "first frame"
     assert (scene.mask.width, scene.mask.height) == (128, 96)
     for msg in out.messages.values():
-        assert msg.header.stamp.sec == 5 and msg.header.frame_id == "cam"
+        for part in getattr(msg, "markers", [msg]):  # a MarkerArray: each marker's header
+            assert part.header.stamp.sec == 5 and part.header.frame_id == "cam"
     assert len(out.messages["detections"].detections) > 0  # threshold 0: boxes exist
     assert proc.process(_frame(5), settings) is None  # duplicate stamp
     later = proc.process(_frame(5, 33_000_000), settings).messages["scene"]
@@ -133,7 +134,8 @@ def test_processor_rejects_bad_frames_and_honours_publish_flags(processor):
         proc.process(bad, settings)
     only_scene = dataclasses.replace(settings, publish_mask=False, publish_mask_color=False,
                                      publish_overlay=False, publish_detections=False,
-                                     publish_activity=False)
+                                     publish_activity=False, publish_instruments=False,
+                                     publish_instrument_markers=False)
     assert set(proc.process(_frame(10), only_scene).messages) == {"scene"}
 
 

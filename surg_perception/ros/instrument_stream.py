@@ -1,0 +1,121 @@
+"""One camera stream's instruments: the right eye's predictor, tracks, 3D tips, skew stats.
+
+:class:`InstrumentStream` is held by :class:`~surg_perception.ros.pipeline.FrameProcessor`
+(so the live node and process-bag agree). The right eye runs through a twin of the left
+eye's :class:`~surg_perception.predictor.Predictor`: the same network and weights, its own
+temporal memory. The Predictor steps one frame at a time, so the two eyes are two steps,
+not one batched forward (measured in the README's stereo section). Tracks live on the
+left eye and reset with the memory.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from surg_perception.instruments import (
+    BoxDetections,
+    EyeMasks,
+    InstrumentPipeline,
+    InstrumentResult,
+    InstrumentsConfig,
+    StereoRig,
+)
+from surg_perception.predictor import FrameResult, Predictor
+
+
+def eye_twin(predictor: Predictor) -> Predictor:
+    """A predictor sharing ``predictor``'s network (and any injected step), own memory.
+
+    A shallow copy keeps the model, the compiled/injected network step and the pinned
+    staging (the worker steps the eyes one after the other); ``reset`` gives it its own
+    state, so each eye keeps one temporal memory.
+    """
+    twin = copy.copy(predictor)
+    twin.reset()
+    return twin
+
+
+def det_to_type_ids(seg_classes: tuple[str, ...], det_classes: tuple[str, ...]) -> np.ndarray:
+    """LUT detection label (1..K) -> type-mask id (by class name; 0: not a mask class)."""
+    lut = np.zeros(len(det_classes) + 1, np.int64)
+    for k, name in enumerate(det_classes, start=1):
+        lut[k] = seg_classes.index(name) if name in seg_classes else 0
+    return lut
+
+
+class InstrumentStream:
+    """Instruments of one stream (module docstring); used by the worker thread only."""
+
+    def __init__(self, predictor: Predictor, cfg: InstrumentsConfig = InstrumentsConfig()
+                 ) -> None:
+        self.predictor = predictor
+        self.pipeline = InstrumentPipeline(cfg)
+        model = predictor.spec.model
+        self._lut = det_to_type_ids(tuple(model.seg_classes), tuple(model.det_classes))
+        self._right: Predictor | None = None
+        self._first_seen: dict[int, float] = {}
+        self.skews_s: list[float] = []  # since the last status() read
+        self.last_skew_s: float | None = None
+        self.counts = {"stereo_frames": 0, "mono_frames": 0}
+
+    @property
+    def rig(self) -> StereoRig | None:
+        return self.pipeline.rig
+
+    def set_rig(self, rig: StereoRig | None) -> None:
+        self.pipeline.rig = rig
+
+    def reset(self) -> None:
+        """With the temporal memory: tracks end (ids go on counting), the right eye's too."""
+        self.pipeline.reset()
+        self._first_seen.clear()
+        if self._right is not None:
+            self._right.reset()
+
+    def right_step(self, pixels: np.ndarray, order: str) -> FrameResult:
+        """The right eye's frame through the twin predictor (left's live thresholds)."""
+        if self._right is None:
+            self._right = eye_twin(self.predictor)
+        self._right.postprocess = self.predictor.postprocess
+        return self._right.step(pixels, color_order=order)
+
+    def step(self, left: FrameResult, right: FrameResult | None, stamp: float,
+             skew_s: float = 0.0) -> list[InstrumentResult]:
+        """Instances -> tracks -> 3D tips for one (left) frame; ``stamp`` seconds."""
+        results = self.pipeline.step(self._masks(left),
+                                     None if right is None else self._masks(right), stamp)
+        stereo = right is not None and self.rig is not None
+        self.counts["stereo_frames" if stereo else "mono_frames"] += 1
+        if right is not None:
+            self.skews_s.append(skew_s)
+            self.last_skew_s = skew_s
+        alive = {t.track_id for t in self.pipeline.tracker.state.tracks}  # incl. occluded
+        self._first_seen = {k: v for k, v in self._first_seen.items() if k in alive}
+        for r in results:
+            self._first_seen.setdefault(r.track_id, stamp)
+        return results
+
+    def age_s(self, track_id: int, stamp: float) -> float:
+        return max(0.0, stamp - self._first_seen.get(track_id, stamp))
+
+    def _masks(self, result: FrameResult) -> EyeMasks:
+        labels = np.asarray(result.labels, np.int64)
+        types = self._lut[np.clip(labels, 0, len(self._lut) - 1)]
+        keep = types > 0
+        dets = BoxDetections(np.asarray(result.boxes, np.float64)[keep],
+                             np.asarray(result.scores, np.float64)[keep], types[keep])
+        return EyeMasks(result.mask, None, dets)
+
+    def status(self) -> dict[str, Any]:
+        """Counts, the last pair's skew and |skew| since the last call (ms), /diagnostics."""
+        skews, self.skews_s = np.abs(np.asarray(self.skews_s)) * 1e3, []
+        status: dict[str, Any] = {**self.counts, "stereo_rig": self.rig is not None}
+        if self.last_skew_s is not None:  # right - left of the last pair, signed
+            status["stereo_skew_ms.last"] = self.last_skew_s * 1e3
+        if skews.size:
+            status["stereo_skew_ms.mean"] = float(skews.mean())
+            status["stereo_skew_ms.max"] = float(skews.max())
+        return status
