@@ -1,11 +1,12 @@
 """The node's frame path: subscription callbacks -> newest-frame slot -> worker -> publish.
 
-A mixin of :class:`~surg_perception.ros.node.ApmtlNode` (it uses the node's ``_settings``,
-``_processor``, ``_pubs``, ``_stats``, ``_slot``, ``_subs`` and ``_qos_watch``, set by the
-node). The callbacks only validate headers (O(1)) and store the newest frame; the worker
-thread runs :meth:`_process`: convert -> infer -> build -> publish (:class:`FrameProcessor`),
-building only the outputs someone subscribes to (``output.lazy``). The QoS event callbacks
-of the node's subscriptions and publishers come from here too (:mod:`.qos_diagnosis`).
+A mixin of :class:`~surg_perception.ros.lifecycle_node.ApmtlNode` (it uses the node's
+``_settings``, ``_processor``, ``_pubs``, ``_stats``, ``_slot``, ``_subs`` and ``_qos_watch``,
+set by the node). The callbacks only validate headers (O(1)) and store the newest frame; the
+worker thread runs :meth:`_process`: convert -> infer -> build -> publish
+(:class:`FrameProcessor`), building only the outputs someone subscribes to (``output.lazy``).
+The QoS event callbacks of the node's subscriptions and publishers come from here too
+(:mod:`.qos_diagnosis`).
 """
 
 from __future__ import annotations

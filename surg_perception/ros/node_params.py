@@ -1,6 +1,6 @@
 """The node's set-parameters handling: validate every request, apply live values.
 
-A mixin of :class:`~surg_perception.ros.node.ApmtlNode`. Configure-time parameters are
+A mixin of :class:`~surg_perception.ros.lifecycle_node.ApmtlNode`. Configure-time parameters are
 accepted only while unconfigured (:func:`~surg_perception.ros.params.check_update`); live
 ones (thresholds, overlay, reset gap) take effect on the next frame.
 """

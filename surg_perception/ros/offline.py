@@ -1,9 +1,9 @@
 """The node's frame pipeline without DDS: recorded CDR bytes in, the node's messages out.
 
 ``surg-perception process-bag`` (``surg_perception/ros/process_bag.py``) uses this module so
-that a processed bag holds exactly what :class:`~surg_perception.ros.node.ApmtlNode` would
-publish: the same :class:`~surg_perception.ros.pipeline.FrameProcessor` (conversion, memory
-reset rules, predictor, message builders), the same topic names and types, serialised
+that a processed bag holds exactly what :class:`~surg_perception.ros.lifecycle_node.ApmtlNode`
+would publish: the same :class:`~surg_perception.ros.pipeline.FrameProcessor` (conversion,
+memory reset rules, predictor, message builders), the same topic names and types, serialised
 with rclpy. One :class:`OfflineStream` per image topic keeps its own temporal memory.
 """
 

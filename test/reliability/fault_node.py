@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 import sys
 
+from surg_perception.ros import lifecycle_node
 from surg_perception.ros import node as node_module
 
 FLAG = Path(os.environ["SURG_PERCEPTION_FAULT_FLAG"])
@@ -38,8 +39,8 @@ def _load_predictor_with_faults(settings):
     return predictor
 
 
-_original_load_predictor = node_module.load_predictor
-node_module.load_predictor = _load_predictor_with_faults
+_original_load_predictor = lifecycle_node.load_predictor
+lifecycle_node.load_predictor = _load_predictor_with_faults
 
 if __name__ == "__main__":
     sys.exit(node_module.main())

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from surg_perception.models.outputs import ModelOutput
 from surg_perception.predictor import Predictor
+from surg_perception.ros import lifecycle_node, pipeline
 from surg_perception.ros import node as node_module
-from surg_perception.ros import pipeline
 
 THUMB = (24, 30)
 
@@ -60,5 +60,5 @@ def oracle_loader(settings):
 
 
 if __name__ == "__main__":
-    node_module.load_predictor = oracle_loader  # the node's configure builds this one
+    lifecycle_node.load_predictor = oracle_loader  # the node's configure builds this one
     sys.exit(node_module.main())
