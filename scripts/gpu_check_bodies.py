@@ -1,0 +1,268 @@
+"""Bodies of the GPU checks (``gpu_check_cases.CHECKS``), each run in its own process.
+
+Every body returns ``(status, reason, details)``: ``fail`` with the criteria that failed,
+else ``pass``; the measured numbers are in ``details`` either way. Weights are seeded (no
+trained checkpoint is shipped), so parity is judged on logits and masks of the same frames.
+
+Tolerances (``TOLERANCES``): the largest |CUDA - reference| seg logit over the largest
+|reference| logit (relative), the activity probabilities' largest absolute difference, and
+the fraction of mask pixels that agree. fp32 allows TF32 convolutions (torch's default on
+Ampere and later); fp16 / bf16 run through autocast, as the Predictor does.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from surg_perception.bench.backends import make_step
+from surg_perception.bench.pipeline import make_jpeg_frames
+from surg_perception.checkpoint import load_model, save_checkpoint
+from surg_perception.predictor import DTYPES, Predictor
+
+REPO = Path(__file__).resolve().parents[1]
+TINY, LIGHT, APMTL = (str(REPO / "config/models" / f"{n}.yaml")
+                      for n in ("tiny", "light", "apmtl"))
+# dtype -> (seg logits relative error, activity abs error, mask agreement at least)
+TOLERANCES = {"fp32": (1e-2, 1e-2, 0.99), "fp16": (3e-2, 3e-2, 0.97),
+              "bf16": (1e-1, 1e-1, 0.90)}
+FRAMES = 4  # consecutive frames: the memory state carries differences forward too
+DEVICE = torch.device("cuda")  # module constants, so a CPU rehearsal can swap them
+NODE_DTYPE = "fp16"  # the frame path and cleanup run the light model as a GPU node would
+
+
+def _checkpoint(work: Path, config: str) -> Path:
+    """A checkpoint of ``config`` with seeded weights (made once per run folder)."""
+    from surg_perception.bench.variants import load_base
+
+    path = work / f"{Path(config).stem}.pt"
+    if not path.is_file():
+        model, spec = load_base(config, None)
+        save_checkpoint(path, model, spec)
+    return path
+
+
+def _frames(height: int, width: int, count: int = FRAMES) -> list[np.ndarray]:
+    """Smooth drifting BGR pictures (the bench's frames, decoded)."""
+    return [cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+            for jpeg in make_jpeg_frames(height, width, count)]
+
+
+def _run(ckpt: Path, device: Any, dtype: str, frames: list[np.ndarray],
+         make=None) -> dict[str, list]:
+    """Each frame's mask, activity and seg logits through a Predictor on ``ckpt``'s model;
+    ``make(model, spec)`` builds the network step (default: eager, the Predictor's own call)."""
+    model, spec = load_model(ckpt, device=device)
+    inner = make(model, spec) if make else (lambda images, state: model(images, state=state))
+    logits: list[torch.Tensor] = []
+
+    def recording(images, state):
+        out, state = inner(images, state)
+        logits.append(out.seg_logits.float().cpu())
+        return out, state
+
+    predictor = Predictor(model, spec, device, dtype, network=recording)
+    results = [predictor.step(frame, color_order="bgr") for frame in frames]
+    return {"mask": [r.mask for r in results], "logits": logits,
+            "activity": [r.activity_probs for r in results]}
+
+
+def _compare(ref: dict[str, list], got: dict[str, list], dtype: str) -> dict[str, Any]:
+    """The three parity numbers over all frames and whether each is within tolerance."""
+    rel = max(float((g - r).abs().max() / r.abs().max().clamp_min(1e-6))
+              for r, g in zip(ref["logits"], got["logits"]))
+    agree = min(float((r == g).mean()) for r, g in zip(ref["mask"], got["mask"]))
+    act = max((float(np.abs(r - g).max()) for r, g in zip(ref["activity"], got["activity"])
+               if r is not None), default=0.0)
+    tol_rel, tol_act, tol_agree = TOLERANCES[dtype]
+    failed = [f"{name} {value:.4g} vs {bound}" for name, value, bound, ok in (
+        ("seg_rel_err", rel, tol_rel, rel <= tol_rel),
+        ("activity_abs_err", act, tol_act, act <= tol_act),
+        ("mask_agreement", agree, tol_agree, agree >= tol_agree)) if not ok]
+    return {"seg_rel_err": rel, "activity_abs_err": act, "mask_agreement": agree,
+            "tolerance": {"seg_rel_err": tol_rel, "activity_abs_err": tol_act,
+                          "mask_agreement": tol_agree}, "failed": failed}
+
+
+def _verdict(rows: dict[str, dict[str, Any]], extra: dict[str, Any] | None = None):
+    failed = [f"{key}: {why}" for key, row in rows.items() for why in row.get("failed", ())]
+    details = {**rows, **(extra or {})}
+    if failed:
+        return "fail", "; ".join(failed)[:500], details
+    return "pass", f"{len(rows)} comparisons within tolerance", details
+
+
+def parity(work: Path):
+    ckpt = _checkpoint(work, TINY)
+    frames = _frames(96, 128)
+    ref = _run(ckpt, "cpu", "fp32", frames)
+    rows = {dtype: _compare(ref, _run(ckpt, DEVICE, dtype, frames), dtype) for dtype in DTYPES}
+    return _verdict(rows, {"reference": "cpu fp32 eager", "frames": FRAMES})
+
+
+def compile_cudagraph(work: Path):
+    """torch.compile at fp32 (the light bench compiles fp16), CUDA graphs at fp32 and fp16."""
+    ckpt = _checkpoint(work, TINY)
+    frames = _frames(96, 128)
+    example = torch.zeros(1, 3, 96, 128, device=DEVICE)
+    rows, build_s = {}, {}
+    for backend, dtype in (("compile", "fp32"), ("cudagraph", "fp32"), ("cudagraph", "fp16")):
+        ref = _run(ckpt, DEVICE, dtype, frames)
+        start = time.monotonic()
+        with torch.inference_mode():
+            got = _run(ckpt, DEVICE, dtype, frames,
+                       lambda model, _spec: make_step(backend, model, example, DTYPES[dtype]))
+        build_s[f"{backend}_{dtype}"] = time.monotonic() - start  # incl. the frames
+        rows[f"{backend}_{dtype}"] = _compare(ref, got, dtype)
+    return _verdict(rows, {"reference": "cuda eager, same dtype", "build_and_run_s": build_s})
+
+
+def _cached_backend(work: Path, backend: str, tolerance_dtype: str):
+    """Load ``backend`` twice from one checkpoint: parity, and the second load's reuse."""
+    from surg_perception.backends.cache import checkpoint_cache_dir
+    from surg_perception.backends.factory import make_network
+
+    ckpt = _checkpoint(work, TINY)
+    frames = _frames(96, 128)
+    ref = _run(ckpt, DEVICE, "fp32", frames)
+    loads, rows = [], {}
+    for attempt in ("first", "second"):
+        lines: list[str] = []
+        made: dict[str, Any] = {}
+
+        def make(model, spec, made=made, lines=lines):
+            start = time.monotonic()
+            made["network"] = make_network(backend, model, spec, DEVICE, "fp32", checkpoint=ckpt,
+                                           log=lines.append)
+            made["load_s"] = time.monotonic() - start
+            return made["network"]
+
+        rows[attempt] = _compare(ref, _run(ckpt, DEVICE, "fp32", frames, make), tolerance_dtype)
+        cache_dir = Path(checkpoint_cache_dir(ckpt))
+        files = {str(p.relative_to(cache_dir)): p.stat().st_mtime_ns
+                 for p in sorted(cache_dir.rglob("*")) if p.is_file()}
+        loads.append({"load_s": made["load_s"], "log": lines, "cache_files": files,
+                      "providers": list(getattr(made["network"], "providers", ()))})
+    reused = all(not line.startswith(("exported", "built")) for line in loads[1]["log"])
+    if not reused or loads[0]["cache_files"] != loads[1]["cache_files"]:
+        rows["cache"] = {"failed": [f"second load rebuilt: {loads[1]['log']}, files "
+                                    f"{loads[0]['cache_files']} -> {loads[1]['cache_files']}"]}
+    return _verdict(rows, {"loads": loads, "reference": "cuda fp32 eager"})
+
+
+def onnxruntime_cuda(work: Path):
+    return _cached_backend(work, "onnxruntime", "fp32")
+
+
+def tensorrt(work: Path):
+    return _cached_backend(work, "tensorrt", "fp16")  # the builder makes an FP16 engine
+
+
+def _bench(work: Path, name: str, **options: Any):
+    """``run_benchmark`` (the project's bench) on CUDA; the full JSON next to the report."""
+    import json
+
+    from surg_perception.bench.runner import BenchOptions, run_benchmark
+
+    result = run_benchmark(BenchOptions(device=str(DEVICE), frames=30, warmup=5, messages=False,
+                                        **options), ["gpu_check", name], "not in gpu_check")
+    (work / f"{name}.json").write_text(json.dumps(result, indent=1))
+    runs = [{"name": r["name"], "backend": r["backend"], "dtype": r["dtype"],
+             "fps": r["throughput_fps"], "step_p50_ms": r["step"]["p50"],
+             "step_p99_ms": r["step"]["p99"], "latency_p50_ms": r["latency"]["p50"],
+             "latency_p99_ms": r["latency"]["p99"], "peak_gpu_memory_mb": r["peak_gpu_memory_mb"]}
+            for r in result["runs"]]
+    best = max(runs, key=lambda r: r["fps"])
+    reason = (f"{len(runs)} runs; best {best['name']} {best['backend']} {best['dtype']}: "
+              f"{best['fps']:.0f} FPS, p99 {best['latency_p99_ms']:.2f} ms, peak "
+              f"{best['peak_gpu_memory_mb']:.0f} MiB")
+    if result["skipped"]:
+        reason += f"; skipped: {[s['reason'][:80] for s in result['skipped']]}"
+    ratios = {k: v for k, v in result["ratios"].items() if v is not None}
+    return "pass", reason, {"runs": runs, "ratios": ratios, "skipped": result["skipped"],
+                            "notes": result["notes"], "json": str(work / f"{name}.json")}
+
+
+def bench_apmtl(work: Path):
+    return _bench(work, "bench_apmtl", config=APMTL, size=(1024, 1280), pruned=True,
+                  backends=("eager", "cudagraph"), dtypes=("fp32", "fp16"))
+
+
+def bench_light(work: Path):
+    return _bench(work, "bench_light", config=LIGHT, size=(512, 640),
+                  backends=("eager", "compile", "cudagraph"), dtypes=("fp16",))
+
+
+def frame_path(work: Path):
+    """Camera-sized bgr8 Images through FrameProcessor.process on CUDA, then serialised."""
+    from std_msgs.msg import Header
+
+    from surg_perception.bench.variants import load_base
+    from surg_perception.ros import conversions, message_bench
+    from surg_perception.ros.params import settings_from_values
+    from surg_perception.ros.pipeline import FrameProcessor
+    from surg_perception.ros.worker import PendingFrame
+
+    model, spec = load_base(LIGHT, None)
+    frames = _frames(1024, 1280, 12)
+    processor = FrameProcessor(Predictor(model, spec, DEVICE, NODE_DTYPE))
+    msg = conversions.numpy_to_image(frames[0], "bgr8", Header(frame_id="camera"))
+    out = processor.process(PendingFrame(msg, False, time.monotonic()), settings_from_values({}))
+    mask = out.messages.get("mask")
+    shape = None if mask is None else [mask.height, mask.width]
+    timing = message_bench.lazy_outputs(model, spec, DEVICE, NODE_DTYPE, frames)
+    details = {"outputs": sorted(out.messages), "mask_shape": shape, "lazy_outputs": timing}
+    if shape != [1024, 1280]:
+        return "fail", f"mask message {shape}, expected [1024, 1280]", details
+    all_p50 = timing["sets"]["all"]["frame_ms"]["p50"]
+    return "pass", f"{len(out.messages)} outputs; every output p50 {all_p50:.1f} ms", details
+
+
+def _memory_mb() -> dict[str, float]:
+    free, total = torch.cuda.mem_get_info()
+    return {"allocated": torch.cuda.memory_allocated() / 2**20,
+            "reserved": torch.cuda.memory_reserved() / 2**20,
+            "device_used": (total - free) / 2**20}
+
+
+def cleanup(work: Path):
+    """The node's release (drop the predictor, gc, empty_cache) twice; memory returns?"""
+    ckpt = _checkpoint(work, LIGHT)
+    warm = torch.randn(64, 3, 64, 64, device=DEVICE)  # context, cuBLAS/cuDNN workspaces first
+    for dtype in (torch.float32, torch.float16):
+        conv = torch.nn.Conv2d(3, 8, 3).to(DEVICE, dtype)
+        torch.nn.functional.linear(conv(warm.to(dtype)).flatten(1), torch.zeros(
+            4, 8 * 62 * 62, device=DEVICE, dtype=dtype))
+    del warm, conv
+    gc.collect()
+    torch.cuda.empty_cache()
+    base, cycles, failed = _memory_mb(), [], []
+    for cycle in range(2):
+        predictor = Predictor.from_checkpoint(ckpt, DEVICE, NODE_DTYPE)
+        for frame in _frames(512, 640, 8):
+            predictor.step(frame, color_order="bgr", want_color_mask=True)
+        held = _memory_mb()
+        del predictor
+        gc.collect()
+        torch.cuda.empty_cache()
+        after = _memory_mb()
+        cycles.append({"held": held, "after_release": after})
+        left = {k: after[k] - base[k] for k in ("allocated", "reserved")}
+        if held["allocated"] - base["allocated"] < 10:
+            failed.append(f"cycle {cycle}: the model held under 10 MiB (nothing measured)")
+        if left["allocated"] > 16 or left["reserved"] > 64:
+            failed.append(f"cycle {cycle}: {left['allocated']:.1f} MiB allocated / "
+                          f"{left['reserved']:.1f} MiB reserved left (bounds 16 / 64)")
+    details = {"baseline": base, "cycles": cycles, "bounds_mb": {"allocated": 16,
+                                                                 "reserved": 64}}
+    if failed:
+        return "fail", "; ".join(failed), details
+    left = cycles[-1]["after_release"]["reserved"] - base["reserved"]
+    return "pass", (f"held {cycles[0]['held']['allocated']:.0f} MiB, {left:.1f} MiB reserved "
+                    "left after each release"), details
