@@ -58,7 +58,7 @@ def run_in_child(check: cases.Check, budget_s: float, work: Path) -> Result:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         log, _ = proc.communicate()
-        return Result(check.name, check.title, "fail", f"ran past its {budget_s:.0f} s budget "
+        return Result(check.name, check.title, "fail", f"ran past its {budget_s:g} s budget "
                       "(killed)", time.monotonic() - start, budget_s, {"log_tail": _tail(log)})
     seconds = time.monotonic() - start
     if not out.is_file():
