@@ -28,7 +28,7 @@ from typing import Any
 import gpu_check_cases as cases
 
 SCHEMA = "surg_perception.gpu_check/1"
-TOTAL_BUDGET_S = 470.0  # the "under 8 minutes on one GPU", less start-up
+TOTAL_BUDGET_S = 475.0  # the "under 8 minutes on one GPU", less start-up
 MIN_START_S = 10.0  # a check is not started with less than this left of the total
 
 

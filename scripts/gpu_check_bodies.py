@@ -206,7 +206,12 @@ def bench_apmtl(work: Path):
 
 def bench_light(work: Path):
     return _bench(work, "bench_light", config=LIGHT, size=(512, 640),
-                  backends=("eager", "compile", "cudagraph"), dtypes=("fp16",))
+                  backends=("eager", "cudagraph"), dtypes=("fp32", "fp16"))
+
+
+def bench_light_compile(work: Path):
+    return _bench(work, "bench_light_compile", config=LIGHT, size=(512, 640),
+                  backends=("eager", "compile"), dtypes=("fp16",))
 
 
 def frame_path(work: Path):

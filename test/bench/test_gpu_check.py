@@ -36,7 +36,7 @@ def test_dry_run_lists_every_check_and_exits_0(dry_run):
     proc, _ = dry_run
     assert proc.returncode == 0, proc.stderr
     cases = _module("gpu_check_cases")
-    assert len(cases.CHECKS) == 8
+    assert len(cases.CHECKS) == 9
     for check in cases.CHECKS:
         assert f"{check.name} ({check.budget_s:.0f} s): {check.title}" in proc.stdout
         assert f"skip {check.name}: dry run: " in proc.stdout
@@ -48,7 +48,7 @@ def test_dry_run_says_why_each_check_would_skip_here(dry_run):
     proc, out = dry_run
     data = json.loads((out / "report.json").read_text())
     assert data["schema"] == "surg_perception.gpu_check/1" and data["dry_run"] is True
-    assert data["summary"] == {"pass": 0, "fail": 0, "skip": 8}
+    assert data["summary"] == {"pass": 0, "fail": 0, "skip": 9}
     reasons = {row["name"]: row["reason"] for row in data["checks"]}
     assert all(row["status"] == "skip" for row in data["checks"])
     assert all("no CUDA device" in reason for reason in reasons.values()), reasons
@@ -65,7 +65,7 @@ def test_dry_run_says_why_each_check_would_skip_here(dry_run):
         assert "rclpy is not installed" in reasons["frame_path"]
     assert f"torch {torch.__version__}" in data["machine"]
     markdown = (out / "report.md").read_text()
-    assert "Summary: 0 pass, 0 fail, 8 skip (dry run)" in markdown
+    assert "Summary: 0 pass, 0 fail, 9 skip (dry run)" in markdown
     for name, reason in reasons.items():
         assert f"| {name} | skip | 0.0 (" in markdown and reason in markdown
     assert not (out / "artefacts").exists()  # a dry run prepares nothing
