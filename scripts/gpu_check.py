@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from typing import Any
@@ -45,11 +46,12 @@ class Result:
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def run_in_child(check: cases.Check, budget_s: float, work: Path) -> Result:
+def run_in_child(check: cases.Check, budget_s: float, work: Path,
+                 report_dir: Path | None = None) -> Result:
     """Run ``check`` in a fresh Python (own CUDA context) killed after ``budget_s``."""
     out = work / f"{check.name}.result.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", check.name,
-           "--result", str(out), "--work", str(work)]
+           "--result", str(out), "--work", str(work), "--out", str(report_dir or work)]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)  # its compile workers too
@@ -76,11 +78,11 @@ def _tail(text: str | None, chars: int = 3000) -> str:
     return (text or "")[-chars:]
 
 
-def child_main(name: str, result_path: Path, work: Path) -> int:
+def child_main(name: str, result_path: Path, work: Path, out: Path) -> int:
     """In the child: run one check, write its verdict (a raised error is a fail)."""
     check = cases.CHECKS_BY_NAME[name]
     try:
-        status, reason, details = check.run(work)
+        status, reason, details = check.run(work, out)
     except Exception as exc:  # noqa: BLE001 - any error is this check's failure, reported
         status, reason = "fail", f"{type(exc).__name__}: {exc}"[:500]
         details = {"traceback": traceback.format_exc()[-3000:]}
@@ -158,16 +160,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", help="comma list of check names (default: all)")
     parser.add_argument("--total-s", type=float, default=TOTAL_BUDGET_S,
                         help=f"time for the whole run (default {TOTAL_BUDGET_S:.0f} s)")
+    parser.add_argument("--work", help="scratch folder for checkpoints, backend caches and "
+                        "engines (default: a temporary one, deleted after the run)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
-    parser.add_argument("--work", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        return child_main(args.child, Path(args.result), Path(args.work))
+        return child_main(args.child, Path(args.result), Path(args.work), Path(args.out))
     checks = cases.select(args.only)
     print(f"[gpu_check] {len(checks)} checks" + (" (dry run: none runs)" if args.dry_run
                                                  else ""), flush=True)
@@ -178,13 +181,17 @@ def main(argv: Sequence[str] | None = None) -> int:
               "command": " ".join(["scripts/gpu_check.sh", *sys.argv[1:]]),
               "machine": cases.machine_summary()}
     out = Path(args.out)
-    work = out / "artefacts"  # checkpoints, backend caches, bench JSON: fresh each run
-    if not args.dry_run:
+    work = Path(args.work or tempfile.mkdtemp(prefix="gpu-check-"))
+    if not args.dry_run:  # fresh: the cache checks must see a first load export
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-    results = run_checks(checks, lambda rs: write_report(out, rs, header),
-                         lambda check, budget: run_in_child(check, budget, work),
-                         args.dry_run, args.total_s)
+    try:
+        results = run_checks(checks, lambda rs: write_report(out, rs, header),
+                             lambda check, budget: run_in_child(check, budget, work, out),
+                             args.dry_run, args.total_s)
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
     print(f"[gpu_check] report: {args.out}/report.json, {args.out}/report.md", flush=True)
     return int(any(r.status == "fail" for r in results))
 

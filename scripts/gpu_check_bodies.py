@@ -100,7 +100,7 @@ def _verdict(rows: dict[str, dict[str, Any]], extra: dict[str, Any] | None = Non
     return "pass", f"{len(rows)} comparisons within tolerance", details
 
 
-def parity(work: Path):
+def parity(work: Path, out: Path):
     ckpt = _checkpoint(work, TINY)
     frames = _frames(96, 128)
     ref = _run(ckpt, "cpu", "fp32", frames)
@@ -108,7 +108,7 @@ def parity(work: Path):
     return _verdict(rows, {"reference": "cpu fp32 eager", "frames": FRAMES})
 
 
-def compile_cudagraph(work: Path):
+def compile_cudagraph(work: Path, out: Path):
     """torch.compile at fp32 (the light bench compiles fp16), CUDA graphs at fp32 and fp16."""
     ckpt = _checkpoint(work, TINY)
     frames = _frames(96, 128)
@@ -158,65 +158,79 @@ def _cached_backend(work: Path, backend: str, tolerance_dtype: str):
     return _verdict(rows, {"loads": loads, "reference": "cuda fp32 eager"})
 
 
-def onnxruntime_cuda(work: Path):
+def onnxruntime_cuda(work: Path, out: Path):
     return _cached_backend(work, "onnxruntime", "fp32")
 
 
-def tensorrt(work: Path):
+def tensorrt(work: Path, out: Path):
     return _cached_backend(work, "tensorrt", "fp16")  # the builder makes an FP16 engine
 
 
-def _bench(work: Path, name: str, **options: Any):
-    """``run_benchmark`` (the project's bench) on CUDA; the full JSON next to the report."""
+def _bench_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The numbers of each bench run, with the issue's GPU goals (reported, not judged:
+    seeded weights, one run)."""
+    rows = []
+    for r in result["runs"]:
+        row = {"name": r["name"], "backend": r["backend"], "dtype": r["dtype"],
+               "fps": r["throughput_fps"], "step_p50_ms": r["step"]["p50"],
+               "step_p99_ms": r["step"]["p99"], "latency_p50_ms": r["latency"]["p50"],
+               "latency_p99_ms": r["latency"]["p99"],
+               "peak_gpu_memory_mb": r["peak_gpu_memory_mb"]}
+        row["goals_met"] = {"fps>=300": row["fps"] >= 300,
+                            "latency_p99<=8ms": row["latency_p99_ms"] <= 8,
+                            "peak<=1GiB": (row["peak_gpu_memory_mb"] or 0) <= 1024}
+        rows.append(row)
+    return rows
+
+
+def _bench(out: Path, name: str, **options: Any):
+    """``run_benchmark`` (the project's bench) on CUDA; its full JSON next to the report.
+
+    A backend that is installed but fails to build fails the check; one not installed is
+    a note (the bench lists both under ``skipped``)."""
     import json
 
     from surg_perception.bench.runner import BenchOptions, run_benchmark
 
     result = run_benchmark(BenchOptions(device=str(DEVICE), frames=30, warmup=5, messages=False,
                                         **options), ["gpu_check", name], "not in gpu_check")
-    (work / f"{name}.json").write_text(json.dumps(result, indent=1))
-    runs = [{"name": r["name"], "backend": r["backend"], "dtype": r["dtype"],
-             "fps": r["throughput_fps"], "step_p50_ms": r["step"]["p50"],
-             "step_p99_ms": r["step"]["p99"], "latency_p50_ms": r["latency"]["p50"],
-             "latency_p99_ms": r["latency"]["p99"], "peak_gpu_memory_mb": r["peak_gpu_memory_mb"]}
-            for r in result["runs"]]
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1))
+    runs = _bench_rows(result)
     best = max((r for r in runs if r["name"] == "model"), key=lambda r: r["fps"])
-    for run in runs:  # the issue's GPU goals, reported (not judged: seeded weights, one run)
-        run["goals_met"] = {"fps>=300": run["fps"] >= 300,
-                            "latency_p99<=8ms": run["latency_p99_ms"] <= 8,
-                            "peak<=1GiB": (run["peak_gpu_memory_mb"] or 0) <= 1024}
     reason = (f"{len(runs)} runs; fastest model run {best['backend']} {best['dtype']}: "
               f"{best['fps']:.0f} FPS, p99 {best['latency_p99_ms']:.2f} ms, peak "
               f"{_mib(best['peak_gpu_memory_mb'])}")
     if result["ratios"].get("pruned_over_unpruned") is not None:
         reason += f"; pruned/unpruned step {result['ratios']['pruned_over_unpruned']:.2f}"
     if result["skipped"]:
-        reason += f"; skipped: {[s['reason'][:80] for s in result['skipped']]}"
+        reason += f"; skipped: {[s['reason'][:160] for s in result['skipped']]}"
+    broken = any("failed to build" in s["reason"] for s in result["skipped"])
     ratios = {k: v for k, v in result["ratios"].items() if v is not None}
-    return "pass", reason, {"runs": runs, "ratios": ratios, "skipped": result["skipped"],
-                            "notes": result["notes"], "json": str(work / f"{name}.json")}
+    return ("fail" if broken else "pass"), reason, {
+        "runs": runs, "ratios": ratios, "skipped": result["skipped"], "notes": result["notes"],
+        "json": f"{name}.json"}
 
 
 def _mib(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} MiB"
 
 
-def bench_apmtl(work: Path):
-    return _bench(work, "bench_apmtl", config=APMTL, size=(1024, 1280), pruned=True,
+def bench_apmtl(work: Path, out: Path):
+    return _bench(out, "bench_apmtl", config=APMTL, size=(1024, 1280), pruned=True,
                   backends=("eager", "cudagraph"), dtypes=("fp32", "fp16"))
 
 
-def bench_light(work: Path):
-    return _bench(work, "bench_light", config=LIGHT, size=(512, 640),
+def bench_light(work: Path, out: Path):
+    return _bench(out, "bench_light", config=LIGHT, size=(512, 640),
                   backends=("eager", "cudagraph"), dtypes=("fp32", "fp16"))
 
 
-def bench_light_compile(work: Path):
-    return _bench(work, "bench_light_compile", config=LIGHT, size=(512, 640),
+def bench_light_compile(work: Path, out: Path):
+    return _bench(out, "bench_light_compile", config=LIGHT, size=(512, 640),
                   backends=("eager", "compile"), dtypes=("fp16",))
 
 
-def frame_path(work: Path):
+def frame_path(work: Path, out: Path):
     """Camera-sized bgr8 Images through FrameProcessor.process on CUDA, then serialised."""
     from std_msgs.msg import Header
 
@@ -280,7 +294,7 @@ def _release_cycle(ckpt: Path) -> dict[str, Any]:
     return {"held": held, "after_release": _memory_mb(), "active_segment_bytes": active[:10]}
 
 
-def cleanup(work: Path):
+def cleanup(work: Path, out: Path):
     """The node's release (drop the predictor, gc, empty_cache) twice; memory returns?"""
     ckpt = _checkpoint(work, LIGHT)
     _warm_libraries()

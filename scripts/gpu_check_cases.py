@@ -1,6 +1,6 @@
 """The checks of ``scripts/gpu_check.py``: what each needs, its budget and what it runs.
 
-A check's ``run(work)`` returns ``(status, reason, details)``; it runs in its own process on
+A check's ``run(work, out)`` returns ``(status, reason, details)``; it runs in its own process on
 a machine that has what ``needs`` names (``skip_reason`` says what is missing otherwise).
 Nothing here imports torch or the package at module level: a machine without them still
 gets the listing and the skip reasons. The check bodies live in ``gpu_check_bodies``.
@@ -78,11 +78,12 @@ class Check:
         """Every unmet need, ``; ``-joined ("" when the check can run here)."""
         return "; ".join(why for why in (_missing(n) for n in self.needs) if why)
 
-    def run(self, work: Path) -> Outcome:
+    def run(self, work: Path, out: Path) -> Outcome:
+        """``work``: scratch (checkpoints, caches); ``out``: the report folder."""
         import gpu_check_bodies
 
-        fn: Callable[[Path], Outcome] = getattr(gpu_check_bodies, self.body)
-        return fn(work)
+        fn: Callable[[Path, Path], Outcome] = getattr(gpu_check_bodies, self.body)
+        return fn(work, out)
 
 
 BASE = ("torch", "package", "cuda")

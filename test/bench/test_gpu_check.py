@@ -132,3 +132,49 @@ def test_write_report_keeps_details_and_counts(tmp_path):
     assert data["checks"][0]["details"] == {"fps": 301.5}
     markdown = (tmp_path / "report.md").read_text()
     assert "| b | fail | 2.0 (5) | x / y |" in markdown and '"fps": 301.5' in markdown
+
+
+@pytest.fixture
+def on_the_cpu(monkeypatch, tmp_path):
+    """The check bodies with their device set to the CPU (fp32, the tiny model): a
+    rehearsal of the code a GPU run executes, numbers aside."""
+    bodies = _module("gpu_check_bodies")
+    monkeypatch.setattr(bodies, "DEVICE", torch.device("cpu"))
+    monkeypatch.setattr(bodies, "NODE_DTYPE", "fp32")
+    monkeypatch.setattr(bodies, "DTYPES", {"fp32": torch.float32})
+    monkeypatch.setattr(bodies, "LIGHT", bodies.TINY)
+    torch.manual_seed(0)
+    return bodies, tmp_path / "work", tmp_path / "out"
+
+
+def test_check_bodies_rehearsed_on_the_cpu(on_the_cpu):
+    bodies, work, out = on_the_cpu
+    work.mkdir()
+    out.mkdir()
+    status, reason, details = bodies.parity(work, out)
+    assert status == "pass", reason
+    assert details["fp32"]["seg_rel_err"] == 0.0 and details["fp32"]["mask_agreement"] == 1.0
+    status, reason, details = bodies._bench(out, "bench_tiny", config=bodies.TINY,
+                                            size=(64, 96), pruned=True, backends=("eager",),
+                                            dtypes=("fp32",))
+    assert status == "pass", reason
+    assert [r["name"] for r in details["runs"]] == ["model", "model without memory",
+                                                    "pruned model"]
+    assert details["ratios"]["pruned_params_over_unpruned"] < 0.7
+    assert json.loads((out / "bench_tiny.json").read_text())["schema"] == "surg_perception.bench/1"
+    if importlib.util.find_spec("onnxruntime") is not None:
+        status, reason, details = bodies.onnxruntime_cuda(work, out)
+        assert status == "pass", reason
+        assert details["loads"][0]["log"][0].startswith("exported")
+        assert details["loads"][1]["log"][0].startswith("reusing cached")
+        assert details["second"]["seg_rel_err"] < 1e-4
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rclpy") is None, reason="needs rclpy")
+def test_frame_path_body_rehearsed_on_the_cpu(on_the_cpu):
+    bodies, work, out = on_the_cpu
+    status, reason, details = bodies.frame_path(work, out)
+    assert status == "pass", reason
+    assert details["mask_shape"] == [1024, 1280]
+    assert {"mask", "scene", "overlay"} <= set(details["outputs"])
+    assert set(details["lazy_outputs"]["sets"]) == {"all", "scene", "mask"}
