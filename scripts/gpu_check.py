@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -48,8 +49,10 @@ class Result:
 
 def run_in_child(check: cases.Check, budget_s: float, work: Path,
                  report_dir: Path | None = None) -> Result:
-    """Run ``check`` in a fresh Python (own CUDA context) killed after ``budget_s``."""
+    """Run ``check`` in a fresh Python (own CUDA context) killed after ``budget_s``; its
+    output goes to ``<report_dir>/logs/<name>.log``."""
     out = work / f"{check.name}.result.json"
+    out.unlink(missing_ok=True)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", check.name,
            "--result", str(out), "--work", str(work), "--out", str(report_dir or work)]
     start = time.monotonic()
@@ -57,15 +60,20 @@ def run_in_child(check: cases.Check, budget_s: float, work: Path,
                             text=True, start_new_session=True)  # its compile workers too
     try:
         log, _ = proc.communicate(timeout=budget_s)
+        reason = ""
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # the group may be gone already
+            os.killpg(proc.pid, signal.SIGKILL)
         log, _ = proc.communicate()
-        return Result(check.name, check.title, "fail", f"ran past its {budget_s:g} s budget "
-                      "(killed)", time.monotonic() - start, budget_s, {"log_tail": _tail(log)})
+        reason = f"ran past its {budget_s:g} s budget (killed)"
     seconds = time.monotonic() - start
-    if not out.is_file():
-        return Result(check.name, check.title, "fail", f"the check's process exited with "
-                      f"{proc.returncode} and no result", seconds, budget_s,
+    if report_dir is not None:
+        (report_dir / "logs").mkdir(parents=True, exist_ok=True)
+        (report_dir / "logs" / f"{check.name}.log").write_text(log or "")
+    if not reason and not out.is_file():
+        reason = f"the check's process exited with {proc.returncode} and no result"
+    if reason:
+        return Result(check.name, check.title, "fail", reason, seconds, budget_s,
                       {"log_tail": _tail(log)})
     data = json.loads(out.read_text())
     if data["status"] == "fail":

@@ -40,7 +40,8 @@ def test_dry_run_lists_every_check_and_exits_0(dry_run):
     for check in cases.CHECKS:
         assert f"{check.name} ({check.budget_s:.0f} s): {check.title}" in proc.stdout
         assert f"skip {check.name}: dry run: " in proc.stdout
-    assert sum(check.budget_s for check in cases.CHECKS) <= 8 * 60
+    total = _module("gpu_check").TOTAL_BUDGET_S
+    assert sum(check.budget_s for check in cases.CHECKS) <= total <= 8 * 60
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the skip reasons of a CPU machine")
@@ -112,9 +113,10 @@ def test_unmet_needs_and_spent_time_skip_without_running():
 
 def test_a_crashing_or_hanging_child_is_that_checks_failure(tmp_path):
     runner = _module("gpu_check")
-    crashed = runner.run_in_child(_fake("no_such_check"), 60, tmp_path)
+    crashed = runner.run_in_child(_fake("no_such_check"), 60, tmp_path, tmp_path / "report")
     assert crashed.status == "fail" and "exited with 1 and no result" in crashed.reason
     assert "KeyError" in crashed.details["log_tail"]
+    assert "KeyError" in (tmp_path / "report/logs/no_such_check.log").read_text()
     parity = _module("gpu_check_cases").CHECKS_BY_NAME["parity"]
     hung = runner.run_in_child(parity, 0.2, tmp_path)  # killed while importing torch
     assert hung.status == "fail" and hung.reason == "ran past its 0.2 s budget (killed)"
