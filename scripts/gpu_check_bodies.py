@@ -1,4 +1,5 @@
-"""Bodies of the GPU checks (``gpu_check_cases.CHECKS``), each run in its own process.
+"""Bodies of the GPU checks (``gpu_check_cases.CHECKS``), each run in its own process:
+parity, backends and the bench here, the node-side ones in ``gpu_check_node``.
 
 Every body returns ``(status, reason, details)``: ``fail`` with the criteria that failed,
 else ``pass``; the measured numbers are in ``details`` either way. Weights are seeded (no
@@ -12,7 +13,6 @@ Ampere and later); fp16 / bf16 run through autocast, as the Predictor does.
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 import time
 from typing import Any
@@ -34,10 +34,10 @@ TOLERANCES = {"fp32": (1e-2, 1e-2, 0.99), "fp16": (3e-2, 3e-2, 0.97),
               "bf16": (1e-1, 1e-1, 0.90)}
 FRAMES = 4  # consecutive frames: the memory state carries differences forward too
 DEVICE = torch.device("cuda")  # module constants, so a CPU rehearsal can swap them
-NODE_DTYPE = "fp16"  # the frame path and cleanup run the light model as a GPU node would
+NODE_DTYPE = "fp16"  # gpu_check_node: the light model as a GPU node would run it
 
 
-def _checkpoint(work: Path, config: str) -> Path:
+def seeded_checkpoint(work: Path, config: str) -> Path:
     """A checkpoint of ``config`` with seeded weights (made once per run folder)."""
     from surg_perception.bench.variants import load_base
 
@@ -48,7 +48,7 @@ def _checkpoint(work: Path, config: str) -> Path:
     return path
 
 
-def _frames(height: int, width: int, count: int = FRAMES) -> list[np.ndarray]:
+def make_frames(height: int, width: int, count: int = FRAMES) -> list[np.ndarray]:
     """Smooth drifting BGR pictures (the bench's frames, decoded)."""
     return [cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
             for jpeg in make_jpeg_frames(height, width, count)]
@@ -101,8 +101,8 @@ def _verdict(rows: dict[str, dict[str, Any]], extra: dict[str, Any] | None = Non
 
 
 def parity(work: Path, out: Path):
-    ckpt = _checkpoint(work, TINY)
-    frames = _frames(96, 128)
+    ckpt = seeded_checkpoint(work, TINY)
+    frames = make_frames(96, 128)
     ref = _run(ckpt, "cpu", "fp32", frames)
     rows = {dtype: _compare(ref, _run(ckpt, DEVICE, dtype, frames), dtype) for dtype in DTYPES}
     return _verdict(rows, {"reference": "cpu fp32 eager", "frames": FRAMES})
@@ -110,8 +110,8 @@ def parity(work: Path, out: Path):
 
 def compile_cudagraph(work: Path, out: Path):
     """torch.compile at fp32 (the light bench compiles fp16), CUDA graphs at fp32 and fp16."""
-    ckpt = _checkpoint(work, TINY)
-    frames = _frames(96, 128)
+    ckpt = seeded_checkpoint(work, TINY)
+    frames = make_frames(96, 128)
     example = torch.zeros(1, 3, 96, 128, device=DEVICE)
     rows, build_s = {}, {}
     for backend, dtype in (("compile", "fp32"), ("cudagraph", "fp32"), ("cudagraph", "fp16")):
@@ -130,8 +130,8 @@ def _cached_backend(work: Path, backend: str, tolerance_dtype: str):
     from surg_perception.backends.cache import checkpoint_cache_dir
     from surg_perception.backends.factory import make_network
 
-    ckpt = _checkpoint(work, TINY)
-    frames = _frames(96, 128)
+    ckpt = seeded_checkpoint(work, TINY)
+    frames = make_frames(96, 128)
     ref = _run(ckpt, DEVICE, "fp32", frames)
     loads, rows = [], {}
     for attempt in ("first", "second"):
@@ -228,91 +228,3 @@ def bench_light(work: Path, out: Path):
 def bench_light_compile(work: Path, out: Path):
     return _bench(out, "bench_light_compile", config=LIGHT, size=(512, 640),
                   backends=("eager", "compile"), dtypes=("fp16",))
-
-
-def frame_path(work: Path, out: Path):
-    """Camera-sized bgr8 Images through FrameProcessor.process on CUDA, then serialised."""
-    from std_msgs.msg import Header
-
-    from surg_perception.bench.variants import load_base
-    from surg_perception.ros import conversions, message_bench
-    from surg_perception.ros.params import settings_from_values
-    from surg_perception.ros.pipeline import FrameProcessor
-    from surg_perception.ros.worker import PendingFrame
-
-    model, spec = load_base(LIGHT, None)
-    frames = _frames(1024, 1280, 12)
-    processor = FrameProcessor(Predictor(model, spec, DEVICE, NODE_DTYPE))
-    msg = conversions.numpy_to_image(frames[0], "bgr8", Header(frame_id="camera"))
-    first = processor.process(PendingFrame(msg, False, time.monotonic()), settings_from_values({}))
-    mask = first.messages.get("mask")
-    shape = None if mask is None else [mask.height, mask.width]
-    timing = message_bench.lazy_outputs(model, spec, DEVICE, NODE_DTYPE, frames)
-    details = {"outputs": sorted(first.messages), "mask_shape": shape, "lazy_outputs": timing}
-    if shape != [1024, 1280]:
-        return "fail", f"mask message {shape}, expected [1024, 1280]", details
-    all_p50 = timing["sets"]["all"]["frame_ms"]["p50"]
-    return "pass", f"{len(first.messages)} outputs; every output p50 {all_p50:.1f} ms", details
-
-
-# What may stay after a release: allocated (the light model's fp32 weights alone are 14 MiB,
-# so a leaked model cannot hide under it), reserved (one large-pool segment is 20 MiB).
-LEFT_BOUNDS_MIB = {"allocated": 2.0, "reserved": 20.0}
-
-
-def _memory_mb() -> dict[str, float]:
-    free, total = torch.cuda.mem_get_info()
-    return {"allocated": torch.cuda.memory_allocated() / 2**20,
-            "reserved": torch.cuda.memory_reserved() / 2**20,
-            "device_used": (total - free) / 2**20}
-
-
-def _warm_libraries() -> None:
-    """CUDA context, cuBLAS(Lt) and cuDNN workspaces exist before the baseline is read:
-    they live for the process, not for the model."""
-    warm = torch.randn(64, 3, 64, 64, device=DEVICE)
-    for dtype in (torch.float32, torch.float16):
-        conv = torch.nn.Conv2d(3, 8, 3).to(DEVICE, dtype)
-        feats = conv(warm.to(dtype)).flatten(1)
-        weight = torch.zeros(4, feats.shape[1], device=DEVICE, dtype=dtype)
-        torch.nn.functional.linear(feats, weight)
-        torch.nn.functional.linear(feats, weight, torch.zeros(4, device=DEVICE, dtype=dtype))
-    torch.cuda.synchronize()
-
-
-def _release_cycle(ckpt: Path) -> dict[str, Any]:
-    """Load, run 8 frames, release as the node does (``ros/node.py`` ``_release_model``)."""
-    predictor = Predictor.from_checkpoint(ckpt, DEVICE, NODE_DTYPE)
-    for frame in _frames(512, 640, 8):
-        predictor.step(frame, color_order="bgr", want_color_mask=True)
-    held = _memory_mb()
-    del predictor
-    gc.collect()
-    torch.cuda.empty_cache()
-    active = sorted((b["allocated_size"] for b in torch.cuda.memory_snapshot()
-                     if b["allocated_size"]), reverse=True)
-    return {"held": held, "after_release": _memory_mb(), "active_segment_bytes": active[:10]}
-
-
-def cleanup(work: Path, out: Path):
-    """The node's release (drop the predictor, gc, empty_cache) twice; memory returns?"""
-    ckpt = _checkpoint(work, LIGHT)
-    _warm_libraries()
-    gc.collect()
-    torch.cuda.empty_cache()
-    base, cycles, failed = _memory_mb(), [], []
-    for cycle in range(2):
-        row = _release_cycle(ckpt)
-        row["left"] = {k: row["after_release"][k] - base[k] for k in LEFT_BOUNDS_MIB}
-        cycles.append(row)
-        if row["held"]["allocated"] - base["allocated"] < 10:
-            failed.append(f"cycle {cycle}: the model held under 10 MiB (nothing measured)")
-        failed += [f"cycle {cycle}: {row['left'][k]:.1f} MiB {k} left (bound {bound})"
-                   for k, bound in LEFT_BOUNDS_MIB.items() if row["left"][k] > bound]
-    details = {"baseline": base, "cycles": cycles, "bounds_mib": LEFT_BOUNDS_MIB}
-    if failed:
-        return "fail", "; ".join(failed), details
-    held = cycles[0]["held"]["allocated"] - base["allocated"]
-    return "pass", (f"held {held:.0f} MiB while running; left after release "
-                    f"{', '.join(f'{k} {v:.1f} MiB' for k, v in cycles[-1]['left'].items())}"
-                    ), details

@@ -3,7 +3,8 @@
 A check's ``run(work, out)`` returns ``(status, reason, details)``; it runs in its own process on
 a machine that has what ``needs`` names (``skip_reason`` says what is missing otherwise).
 Nothing here imports torch or the package at module level: a machine without them still
-gets the listing and the skip reasons. The check bodies live in ``gpu_check_bodies``.
+gets the listing and the skip reasons. The check bodies live in ``gpu_check_bodies`` and
+``gpu_check_node``.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _missing(need: str) -> str:
 class Check:
     """One check: ``name`` (report key), ``title`` (what it shows), its time budget, what
     it needs here (torch, package, cuda, onnx, onnxruntime-cuda, tensorrt, rclpy) and its body
-    (``gpu_check_bodies.<body>``, looked up when it runs)."""
+    (``module.function`` of scripts/, imported when it runs)."""
 
     name: str
     title: str
@@ -80,9 +81,8 @@ class Check:
 
     def run(self, work: Path, out: Path) -> Outcome:
         """``work``: scratch (checkpoints, caches); ``out``: the report folder."""
-        import gpu_check_bodies
-
-        fn: Callable[[Path, Path], Outcome] = getattr(gpu_check_bodies, self.body)
+        module, name = self.body.rsplit(".", 1)
+        fn: Callable[[Path, Path], Outcome] = getattr(importlib.import_module(module), name)
         return fn(work, out)
 
 
@@ -90,25 +90,26 @@ BASE = ("torch", "package", "cuda")
 # Budgets sum to TOTAL_BUDGET_S (475 s): the issue's "under 8 minutes on one GPU".
 CHECKS = (
     Check("parity", "Predictor CPU vs CUDA eager, fp32/fp16/bf16 (tiny, seeded, checkpoint)",
-          30, BASE, "parity"),
+          30, BASE, "gpu_check_bodies.parity"),
     Check("compile_cudagraph", "torch.compile (fp32) and CUDA-graph (fp32, fp16) steps in the "
-          "Predictor vs eager CUDA (tiny)", 70, BASE, "compile_cudagraph"),
+          "Predictor vs eager CUDA (tiny)", 70, BASE, "gpu_check_bodies.compile_cudagraph"),
     Check("onnxruntime_cuda", "onnxruntime CUDA/TensorRT EP backend: parity vs eager CUDA, "
           "second load reuses the cache (tiny)", 60, (*BASE, "onnx", "onnxruntime-cuda"),
-          "onnxruntime_cuda"),
+          "gpu_check_bodies.onnxruntime_cuda"),
     Check("tensorrt", "TensorRT engine backend: parity vs eager CUDA, second load reuses the "
-          "engine (tiny)", 75, (*BASE, "onnx", "tensorrt"), "tensorrt"),
+          "engine (tiny)", 75, (*BASE, "onnx", "tensorrt"), "gpu_check_bodies.tensorrt"),
     Check("bench_apmtl", "bench apmtl.yaml 1024x1280, unpruned + pruned, eager/cudagraph x "
-          "fp32/fp16: FPS, p50/p99, peak GPU memory", 90, BASE, "bench_apmtl"),
+          "fp32/fp16: FPS, p50/p99, peak GPU memory", 90, BASE, "gpu_check_bodies.bench_apmtl"),
     Check("bench_light", "bench light.yaml 512x640, eager/cudagraph x fp32/fp16: FPS, "
-          "p50/p99, peak GPU memory", 35, BASE, "bench_light"),
+          "p50/p99, peak GPU memory", 35, BASE, "gpu_check_bodies.bench_light"),
     Check("bench_light_compile", "bench light.yaml 512x640, eager vs torch.compile fp16 (its "
           "own check: compiling may take most of its budget)", 60, BASE,
-          "bench_light_compile"),
+          "gpu_check_bodies.bench_light_compile"),
     Check("frame_path", "the node's frame path (FrameProcessor) on CUDA, 1024x1280 bgr8 "
-          "camera frames, light fp16", 30, (*BASE, "rclpy"), "frame_path"),
+          "camera frames, light fp16", 30, (*BASE, "rclpy"),
+          "gpu_check_node.frame_path"),
     Check("cleanup", "GPU memory back near the baseline after load, run, release, "
-          "empty_cache (light fp16, twice)", 25, BASE, "cleanup"),
+          "empty_cache (light fp16, twice)", 25, BASE, "gpu_check_node.cleanup"),
 )
 CHECKS_BY_NAME = {check.name: check for check in CHECKS}
 

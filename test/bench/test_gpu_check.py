@@ -175,7 +175,7 @@ def test_check_bodies_rehearsed_on_the_cpu(on_the_cpu):
 @pytest.mark.skipif(importlib.util.find_spec("rclpy") is None, reason="needs rclpy")
 def test_frame_path_body_rehearsed_on_the_cpu(on_the_cpu):
     bodies, work, out = on_the_cpu
-    status, reason, details = bodies.frame_path(work, out)
+    status, reason, details = _module("gpu_check_node").frame_path(work, out)
     assert status == "pass", reason
     assert details["mask_shape"] == [1024, 1280]
     assert {"mask", "scene", "overlay"} <= set(details["outputs"])
