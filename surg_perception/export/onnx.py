@@ -29,17 +29,37 @@ OPSET = 17
 ATOL, RTOL = 1e-4, 1e-3
 
 
-class InferenceStep(nn.Module):
+class _StepBase(nn.Module):
+    """What every exported step shares: the model in eval mode, its heads, the memory state
+    as flat tensors in and out (``MemoryState.names()`` order)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.has_detection = model.has_detection
+        self.has_activity = model.has_activity
+        self.has_memory = model.has_memory
+
+    def input_names(self) -> list[str]:
+        return ["image", *MemoryState.names()] if self.has_memory else ["image"]
+
+    def state_names(self) -> list[str]:
+        return [f"{n}_out" for n in MemoryState.names()] * self.has_memory
+
+    def run(self, image: Tensor, state: tuple[Tensor, ...]):
+        """``(ModelOutput, new state as a tuple, () without memory)``."""
+        memory = MemoryState.from_tuple(MemoryState.names(), state) if state else None
+        out, new_state = self.model(image, state=memory)
+        return out, (new_state.to_tuple() if new_state is not None else ())
+
+
+class InferenceStep(_StepBase):
     """``(image, *state) -> (seg_logits, class_mask, [det_scores, det_boxes], [activity_probs],
     *new_state)``; the model runs in eval mode with its priors fixed for ``spec``'s input size."""
 
     def __init__(self, model: nn.Module, spec: ModelSpec) -> None:
-        super().__init__()
-        self.model = model.eval()
+        super().__init__(model)
         self.variances = tuple(spec.model.detection.variances)
-        self.has_detection = model.has_detection
-        self.has_activity = model.has_activity
-        self.has_memory = model.has_memory
         priors = model.priors(*spec.preprocess.input_size) if self.has_detection else None
         self.register_buffer("priors", priors, persistent=False)
 
@@ -47,14 +67,10 @@ class InferenceStep(nn.Module):
         names = ["seg_logits", "class_mask"]
         names += ["det_scores", "det_boxes"] * self.has_detection
         names += ["activity_probs"] * self.has_activity
-        return names + [f"{n}_out" for n in MemoryState.names()] * self.has_memory
-
-    def input_names(self) -> list[str]:
-        return ["image", *MemoryState.names()] if self.has_memory else ["image"]
+        return names + self.state_names()
 
     def forward(self, image: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
-        memory = MemoryState.from_tuple(MemoryState.names(), state) if state else None
-        out, new_state = self.model(image, state=memory)
+        out, new_state = self.run(image, state)
         results = [out.seg_logits, out.seg_logits.argmax(dim=1)]
         if self.has_detection:
             results.append(out.det_logits.softmax(dim=-1)[..., 1:])
@@ -62,9 +78,7 @@ class InferenceStep(nn.Module):
             results.append(boxes.clamp(0.0, 1.0))
         if self.has_activity:
             results.append(out.activity_logits.softmax(dim=-1))
-        if new_state is not None:
-            results.extend(new_state.to_tuple())
-        return tuple(results)
+        return (*results, *new_state)
 
 
 def initial_state(model: nn.Module, spec: ModelSpec) -> tuple[Tensor, ...]:
@@ -100,37 +114,24 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: str | Path, opset: int 
     return _export(step, model, spec, path, opset, metadata(spec, step))
 
 
-class NetworkStep(nn.Module):
+class NetworkStep(_StepBase):
     """``(image, *state) -> (seg_logits, [det_logits, det_deltas], [activity_logits],
     *new_state)``: the network's raw outputs, for runtimes that feed the Predictor's own
     post-processing (:mod:`surg_perception.backends`), so decoding and NMS stay identical."""
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model.eval()
-        self.has_detection = model.has_detection
-        self.has_activity = model.has_activity
-        self.has_memory = model.has_memory
-
     def output_names(self) -> list[str]:
         names = ["seg_logits"] + ["det_logits", "det_deltas"] * self.has_detection
         names += ["activity_logits"] * self.has_activity
-        return names + [f"{n}_out" for n in MemoryState.names()] * self.has_memory
-
-    def input_names(self) -> list[str]:
-        return ["image", *MemoryState.names()] if self.has_memory else ["image"]
+        return names + self.state_names()
 
     def forward(self, image: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
-        memory = MemoryState.from_tuple(MemoryState.names(), state) if state else None
-        out, new_state = self.model(image, state=memory)
+        out, new_state = self.run(image, state)
         results = [out.seg_logits]
         if self.has_detection:
             results += [out.det_logits, out.det_deltas]
         if self.has_activity:
             results.append(out.activity_logits)
-        if new_state is not None:
-            results.extend(new_state.to_tuple())
-        return tuple(results)
+        return (*results, *new_state)
 
 
 def export_network_onnx(model: nn.Module, spec: ModelSpec, path: str | Path,
