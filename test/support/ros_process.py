@@ -98,12 +98,12 @@ class Probe:
 
     Service calls survive a lost reply, by construction rather than by longer waits: Fast DDS
     drops a response when the server has not yet matched the client's response reader
-    (rmw_fastrtps ``__rmw_send_response`` waits 100 ms, then gives up with "client will not
-    receive response"; only a RuntimeWarning in the server's stderr says so), which a loaded
-    machine and a fresh client per call make likely. So the probe keeps one client per
-    service (matched once), sends an idempotent request again when no reply came within
-    ``RESEND_S`` and confirms a lifecycle transition with get_state instead of re-sending it.
-    """
+    (rmw_fastrtps ``__rmw_send_response`` waits the response writer's max_blocking_time,
+    100 ms by default, then gives up with "client will not receive response"; only a
+    RuntimeWarning in the server's stderr says so), which a loaded machine and a fresh
+    client per call make likely. So the probe keeps one client per service (matched once),
+    sends an idempotent request again when no reply came within ``resend_s`` and confirms a
+    lifecycle transition with get_state instead of re-sending it."""
 
     def __init__(self, name: str):
         import rclpy
