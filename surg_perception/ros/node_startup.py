@@ -12,11 +12,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+import contextlib
 import difflib
 import os
 import select
 import signal
-import threading
 
 # rclpy's and rcl's own parameters: never reported as unknown
 ROS_OWN = ("use_sim_time", "start_type_description_service")
@@ -80,19 +80,24 @@ class ShutdownSignals:
     Python runs handlers in the main thread only, and a signal delivered to another thread
     (DDS, torch, the executor's pool) does not wake a main thread blocked in a lock: the
     wake-up fd makes :meth:`wait` return at once whichever thread received it.
+
+    The handler takes no lock (a flag, not a ``threading.Event``): Python runs a handler
+    between any two bytecodes of the main thread, inside this handler too when a second
+    signal follows at once, and ``Event.set`` inside ``Event.set`` waits forever on the lock
+    its own thread holds (a double SIGINT left a node hung that way, before its shutdown).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._requested = False  # set from the handler and the spinning thread; read by main
         self.received: list[int] = []
         self._read, self._write = os.pipe()
         os.set_blocking(self._write, False)  # the C handler must never block
 
     @property
     def requested(self) -> bool:
-        return self._event.is_set()
+        return self._requested
 
     def install(self) -> ShutdownSignals:
         """Handle SIGINT and SIGTERM from now on (main thread only, as Python requires)."""
@@ -103,20 +108,21 @@ class ShutdownSignals:
 
     def _handle(self, signum: int, frame: object) -> None:
         self.received.append(signum)
-        self._event.set()
+        self._requested = True
 
     def request(self) -> None:
         """Ask for shutdown without a signal (e.g. the spinning thread ended)."""
-        self._event.set()
-        os.write(self._write, b"\0")
+        self._requested = True
+        with contextlib.suppress(BlockingIOError):  # a full pipe wakes the waiter already
+            os.write(self._write, b"\0")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Sleep until shutdown is requested (or ``timeout``); True when requested."""
-        if not self._event.is_set():
+        if not self._requested:
             # select returns when the C-level handler writes the wake-up byte; the Python
             # handler then runs as soon as this thread executes bytecode again.
             select.select([self._read], [], [], timeout)
             while select.select([self._read], [], [], 0)[0]:
                 if not os.read(self._read, 512):
                     break
-        return self._event.is_set()
+        return self._requested

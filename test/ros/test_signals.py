@@ -82,8 +82,14 @@ class Started:
         else:
             os.kill(self.node_pid(), signum)
 
+    def output(self) -> str:
+        """The node's stdout and stderr so far (a failure message carries them)."""
+        out = self.err.with_suffix(".out")
+        return f"--- stdout:\n{out.read_text()}--- stderr:\n{self.err.read_text()}"
+
     def alive(self) -> bool:
-        assert self.proc.poll() is None, f"node exited early:\n{self.err.read_text()}"
+        code = self.proc.poll()
+        assert code is None, f"node exited early ({code})"  # _run_case adds the output
         return True
 
 
@@ -99,20 +105,21 @@ def _frames(probe: Probe, topic: str, stop: threading.Event) -> None:
 
 
 def _bring_to(probe: Probe, node: Started, name: str, state: str, topic: str) -> None:
-    probe.wait_for(lambda: node.alive() and name in probe.node.get_node_names(),
-                   f"{name} in the graph", START_TIMEOUT_S)
+    probe.guard = node.alive  # from here on every wait fails at once if the node died
+    probe.wait_for(lambda: name in probe.node.get_node_names(), f"{name} in the graph",
+                   START_TIMEOUT_S)
     if state == "autostarting":
         return  # the node configures in its main thread now (autostart:=true)
     if state == "configuring":
         from lifecycle_msgs.srv import ChangeState
 
-        client = probe.node.create_client(ChangeState, f"/{name}/change_state")
-        assert client.wait_for_service(timeout_sec=START_TIMEOUT_S)
         request = ChangeState.Request()
         request.transition.id = T.TRANSITION_CONFIGURE
-        client.call_async(request)  # the signal follows while the model loads
-        probe.wait_for(lambda: "configuring:" in (node.err.parent / f"{name}.out").read_text()
-                       + node.err.read_text(), "configure to begin", START_TIMEOUT_S)
+        # the signal follows while the model loads: the reply is not waited for
+        probe.send(ChangeState, f"/{name}/change_state", request,
+                   time.monotonic() + START_TIMEOUT_S)
+        probe.wait_for(lambda: "configuring:" in node.output(), "configure to begin",
+                       START_TIMEOUT_S)
         return
     for transition in PATHS.get(state, ()):
         assert probe.change_state(name, transition), f"{name}: transition {transition}"
@@ -130,13 +137,16 @@ def _run_case(index: int, case: tuple, repo: Path, tmp: Path, ckpt: Path) -> dic
     node = Started(mode, name, params, repo, tmp)
     stop = threading.Event()
     try:
-        _bring_to(probe, node, name, state, topic)
-        if state == "in_frame":
-            from surg_perception.msg import SurgicalScene
+        try:
+            _bring_to(probe, node, name, state, topic)
+            if state == "in_frame":
+                from surg_perception.msg import SurgicalScene
 
-            scenes = probe.subscribe(SurgicalScene, f"/{name}/scene", 10)
-            threading.Thread(target=_frames, args=(probe, topic, stop), daemon=True).start()
-            probe.wait_for(lambda: scenes, "frames flowing")
+                scenes = probe.subscribe(SurgicalScene, f"/{name}/scene", 10)
+                threading.Thread(target=_frames, args=(probe, topic, stop), daemon=True).start()
+                probe.wait_for(lambda: scenes, "frames flowing")
+        except AssertionError as exc:  # with what the node said: a future failure explains itself
+            raise AssertionError(f"{case} ({name}): {exc}\n{node.output()}") from exc
         sent = time.monotonic()
         for signum in PATTERNS[pattern]:
             node.send(signum)
@@ -152,7 +162,7 @@ def _run_case(index: int, case: tuple, repo: Path, tmp: Path, ckpt: Path) -> dic
             node.proc.wait()
         probe.close()
     return {"case": case, "code": code, "took": took, "err": node.err.read_text(),
-            "deliveries": len(PATTERNS[pattern])}
+            "deliveries": len(PATTERNS[pattern]), "recovered": probe.recovered}
 
 
 def test_every_signal_in_every_state_ends_the_node_cleanly(repo_root, tiny_checkpoint,
@@ -165,6 +175,9 @@ def test_every_signal_in_every_state_ends_the_node_cleanly(repo_root, tiny_check
     times = sorted(r["took"] for r in results)
     print(f"\n{len(results)} shutdowns, {deliveries} signal deliveries; time to exit: median "
           f"{times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s")
+    for r in results:  # replies the probe made up for (see Probe): rare, worth seeing
+        for line in r["recovered"]:
+            print(f"{r['case']}: {line}")
     assert deliveries >= 50
     failures = [f"{r['case']}: exit {r['code']} after {r['took']:.1f} s\n{r['err'][-2000:]}"
                 for r in results

@@ -21,6 +21,10 @@ from typing import Any
 START_TIMEOUT_S = 120.0
 WAIT_TIMEOUT_S = 60.0
 NODE_ENTRY = ["-m", "surg_perception.ros.node"]
+RESEND_S = 5.0  # an unanswered idempotent request is sent again (a reply can be lost)
+# the state each lifecycle transition ends in (lifecycle_msgs/Transition ids)
+GOAL_STATES = {1: "inactive", 2: "unconfigured", 3: "active", 4: "inactive", 5: "finalized",
+               6: "finalized", 7: "finalized"}
 
 
 def rss_kib(pid: int) -> int:
@@ -90,7 +94,16 @@ class NodeProcess:
 
 
 class Probe:
-    """A test-side ROS node spinning in a background thread, with blocking helpers."""
+    """A test-side ROS node spinning in a background thread, with blocking helpers.
+
+    Service calls survive a lost reply, by construction rather than by longer waits: Fast DDS
+    drops a response when the server has not yet matched the client's response reader
+    (rmw_fastrtps ``__rmw_send_response`` waits the response writer's max_blocking_time,
+    100 ms by default, then gives up with "client will not receive response"; only a
+    RuntimeWarning in the server's stderr says so), which a loaded machine and a fresh
+    client per call make likely. So the probe keeps one client per service (matched once),
+    sends an idempotent request again when no reply came within ``resend_s`` and confirms a
+    lifecycle transition with get_state instead of re-sending it."""
 
     def __init__(self, name: str):
         import rclpy
@@ -101,6 +114,9 @@ class Probe:
         self.node = rclpy.create_node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+        self._clients: dict[tuple[type, str], Any] = {}
+        self._clients_lock = threading.Lock()
+        self.recovered: list[str] = []  # each reply that did not come and how it was made up
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
 
@@ -119,44 +135,103 @@ class Probe:
         self._thread.join(5)
 
     guard: Callable[[], Any] | None = None  # e.g. NodeProcess.alive: fail fast if it died
+    resend_s = RESEND_S  # without a reply by then: re-send (idempotent) or ask get_state
 
-    def wait_for(self, predicate: Callable[[], Any], what: str, timeout: float = WAIT_TIMEOUT_S):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def _poll(self, predicate: Callable[[], Any], deadline: float) -> Any:
+        """``predicate()`` once it is truthy, or its last value at ``deadline``."""
+        while True:
+            if not self._thread.is_alive():
+                raise AssertionError("the probe's executor thread ended (see its traceback)")
             if self.guard is not None:
                 self.guard()
             value = predicate()
-            if value:
+            if value or time.monotonic() >= deadline:
                 return value
             time.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    def wait_for(self, predicate: Callable[[], Any], what: str, timeout: float = WAIT_TIMEOUT_S):
+        value = self._poll(predicate, time.monotonic() + timeout)
+        if not value:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        return value
 
     def subscribe(self, msg_type: type, topic: str, qos: Any = 100) -> list:
         received: list = []
         self.node.create_subscription(msg_type, topic, received.append, qos)
         return received
 
-    def call(self, srv_type: type, name: str, request: Any, timeout: float = WAIT_TIMEOUT_S):
-        client = self.node.create_client(srv_type, name)
-        try:
-            assert client.wait_for_service(timeout_sec=timeout), f"service {name} not available"
-            future = client.call_async(request)
-            self.wait_for(future.done, f"a reply from {name}", timeout)
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
+    def client(self, srv_type: type, name: str) -> Any:
+        """The probe's one client of service ``name``: created on first use, then kept (a
+        client created per call must be discovered anew by the server each time)."""
+        with self._clients_lock:
+            if (srv_type, name) not in self._clients:
+                self._clients[srv_type, name] = self.node.create_client(srv_type, name)
+            return self._clients[srv_type, name]
 
-    def change_state(self, node: str, transition_id: int) -> bool:
+    def send(self, srv_type: type, name: str, request: Any, deadline: float) -> Any:
+        """Send ``request`` once the service is there (by ``deadline``); the reply's future."""
+        client = self.client(srv_type, name)
+        available = client.wait_for_service(timeout_sec=max(0.0, deadline - time.monotonic()))
+        assert available, f"service {name} not available"
+        return client.call_async(request)
+
+    def call(self, srv_type: type, name: str, request: Any, timeout: float = WAIT_TIMEOUT_S,
+             resend: bool = True):
+        """The reply to ``request``, sent again every ``resend_s`` without one (only an
+        idempotent request may be: ``resend=False`` otherwise). The first reply to any copy
+        is returned."""
+        deadline = time.monotonic() + timeout
+        futures: list = []
+        try:
+            while time.monotonic() < deadline:
+                futures.append(self.send(srv_type, name, request, deadline))
+                until = min(deadline, time.monotonic() + self.resend_s) if resend else deadline
+                done = self._poll(lambda: next((f for f in futures if f.done()), None), until)
+                if done is not None:
+                    if not futures[0].done():  # replies come in order: the first was lost
+                        self.recovered.append(f"{name}: no reply to the first of "
+                                              f"{len(futures)} requests")
+                    return done.result()
+        finally:
+            for future in futures:  # a late reply to an unanswered copy is dropped
+                self.client(srv_type, name).remove_pending_request(future)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for a reply from {name} "
+                             f"({len(futures)} request(s) sent)")
+
+    def change_state(self, node: str, transition_id: int, timeout: float = 180.0) -> bool:
+        """Trigger a transition; True when the node made it.
+
+        A transition is not idempotent, so it is sent once. While no reply came, get_state
+        (served after the transition: both are in the node's lifecycle callback group) tells
+        whether the node reached the transition's goal state, i.e. whether only the reply was
+        lost; a state the node was already in before proves nothing and is not taken."""
         from lifecycle_msgs.srv import ChangeState
 
+        deadline = time.monotonic() + timeout
+        before = self.state(node, timeout)
         request = ChangeState.Request()
         request.transition.id = transition_id
-        return self.call(ChangeState, f"/{node}/change_state", request, 180.0).success
+        future = self.send(ChangeState, f"/{node}/change_state", request, deadline)
+        goal, label = GOAL_STATES.get(transition_id), before
+        while not self._poll(future.done, min(deadline, time.monotonic() + self.resend_s)):
+            if time.monotonic() >= deadline:
+                self.client(ChangeState, f"/{node}/change_state").remove_pending_request(future)
+                raise AssertionError(
+                    f"timed out after {timeout:.0f} s waiting for a reply from /{node}/"
+                    f"change_state (transition {transition_id}); the node is {label}, it was "
+                    f"{before}")
+            label = self.state(node, max(1.0, deadline - time.monotonic()))
+            if not future.done() and label == goal and before != goal:
+                self.recovered.append(f"/{node}/change_state {transition_id}: no reply, "
+                                      f"get_state says {label}")
+                return True  # the node made the transition; its reply was lost
+        return future.result().success
 
-    def state(self, node: str) -> str:
+    def state(self, node: str, timeout: float = WAIT_TIMEOUT_S) -> str:
         from lifecycle_msgs.srv import GetState
 
-        return self.call(GetState, f"/{node}/get_state", GetState.Request()).current_state.label
+        reply = self.call(GetState, f"/{node}/get_state", GetState.Request(), timeout)
+        return reply.current_state.label
 
     def set_parameters(self, node: str, **values: Any) -> list:
         from rcl_interfaces.srv import SetParameters
