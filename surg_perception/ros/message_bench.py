@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import argparse
 import array
-import time
 from collections.abc import Callable
+import time
 from typing import Any
 
 import numpy as np
 import rclpy
 from rclpy.serialization import serialize_message
-from std_msgs.msg import Header
-
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from surg_perception.malloc_tuning import set_malloc_tuning
 from surg_perception.predictor import Predictor
