@@ -1,12 +1,13 @@
 """NumPy arrays -> sensor_msgs/Image (rclpy): pure functions, no node, no cv_bridge.
 
-Writing copies the pixels once into the message's buffer. The readers (message -> NumPy),
-shared with the bag tools, are rclpy-free in :mod:`surg_perception.image_msgs`.
+Writing borrows the pixels: the message's ``data`` is a read-only view of the array, and
+rclpy copies it straight into the middleware's C message when it publishes or serialises.
+The readers (message -> NumPy), shared with the bag tools, are rclpy-free in
+:mod:`surg_perception.image_msgs`.
 """
 
 from __future__ import annotations
 
-import array
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,10 @@ from surg_perception.image_msgs import ENCODINGS
 def numpy_to_image(pixels: np.ndarray, encoding: str, header: Any = None) -> Image:
     """Build a ``sensor_msgs/Image`` from ``[H, W]`` (mono8) or ``[H, W, C]`` uint8.
 
-    The pixels are copied exactly once into the message's byte buffer (no ``tobytes``
-    intermediate); ``step`` is ``width * channels`` (unpadded).
+    The message borrows C-contiguous ``pixels`` (no copy: ``data`` is a read-only
+    ``memoryview`` of them, which keeps them alive); other strides are copied once into a
+    contiguous array. Do not write to ``pixels`` until the message is published or
+    serialised. ``step`` is ``width * channels`` (unpadded).
     """
     if encoding not in ENCODINGS:
         raise ImageFormatError(
@@ -33,27 +36,15 @@ def numpy_to_image(pixels: np.ndarray, encoding: str, header: Any = None) -> Ima
     if (pixels.shape[2] if pixels.ndim == 3 else 1) != channels:
         raise ImageFormatError(f"{encoding} needs {channels} channel(s), got shape {pixels.shape}")
     height, width = pixels.shape[:2]
-    # check_fields=True makes the data setter keep our array.array as is; with the default
-    # (unchecked) the generated setter copies it a second time via array('B', value).
-    msg = Image(check_fields=True, height=height, width=width, encoding=encoding,
-                step=width * channels)
+    msg = Image(height=height, width=width, encoding=encoding, step=width * channels)
     if header is not None:
         msg.header = header
-    msg.data = _to_byte_array(pixels)
+    # Why the slot and not the ``data`` setter: the setter copies anything but an
+    # ``array('B')`` (``array('B', value)``, per element for a memoryview when checking).
+    # rclpy's C converter reads any buffer-protocol object with one memcpy, so a view of
+    # the pixels saves the whole build copy (BENCHMARKS.md, message stage).
+    msg._data = memoryview(np.ascontiguousarray(pixels)).cast("B").toreadonly()
     return msg
-
-
-def _to_byte_array(pixels: np.ndarray) -> array.array:
-    """Copy ``pixels`` (any strides) once into a new ``array('B')`` (rclpy's uint8[] type)."""
-    if pixels.flags.c_contiguous:
-        buffer = array.array("B")
-        buffer.frombytes(memoryview(pixels).cast("B"))
-        return buffer
-    # Non-contiguous (a crop, a channel slice): fill a buffer and copy into it once
-    # rather than making a contiguous temporary and copying that again.
-    buffer = array.array("B", bytes(1)) * pixels.size
-    np.copyto(np.frombuffer(buffer, dtype=np.uint8).reshape(pixels.shape), pixels)
-    return buffer
 
 
 def mask_to_image(mask: np.ndarray, header: Any = None) -> Image:

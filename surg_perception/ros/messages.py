@@ -20,6 +20,7 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
+from rclpy.serialization import serialize_message
 from sensor_msgs.msg import Image
 from vision_msgs.msg import (
     BoundingBox2D,
@@ -34,6 +35,7 @@ from vision_msgs.msg import (
 
 from surg_perception.msg import SurgicalScene
 from surg_perception.ros.conversions import mask_to_image, numpy_to_image
+from surg_perception.ros.image_msgs import serialize_image
 
 DIAGNOSTIC_LEVELS = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN,
                      "error": DiagnosticStatus.ERROR, "stale": DiagnosticStatus.STALE}
@@ -156,6 +158,14 @@ def build_messages(header: Any, result: Any, outputs: Collection[str], sequence:
         out["scene"] = scene_msg(header, result, sequence, latency_ms, reset_reason, mask=mask,
                                  detections=dets, activity=activity)
     return out
+
+
+def serialize(msg: Any) -> bytes:
+    """A message's CDR bytes (what a bag stores): an Image with one copy of its pixels
+    (:func:`~surg_perception.ros.image_msgs.serialize_image`), anything else by rclpy."""
+    if type(msg) is Image:
+        return serialize_image(msg)
+    return serialize_message(msg)
 
 
 def diagnostics_msg(stamp: Any, name: str, stats: Mapping[str, Any], hardware_id: str = "",

@@ -1,6 +1,5 @@
 """sensor_msgs <-> NumPy conversions on hand-built messages (no node, no DDS)."""
 
-import array
 
 import cv2
 from hypothesis import HealthCheck, given, settings
@@ -88,7 +87,9 @@ def test_numpy_to_image_round_trip_and_header(rgb):
     msg = numpy_to_image(rgb, "rgb8", header)
     assert (msg.height, msg.width, msg.step) == (5, 7, 21)
     assert msg.header.frame_id == "cam" and msg.header.stamp.sec == 12
-    assert isinstance(msg.data, array.array)
+    # the message borrows contiguous pixels (no build copy) and cannot write to them
+    assert np.shares_memory(np.frombuffer(msg.data, np.uint8), rgb)
+    assert msg.data.readonly
     assert np.array_equal(image_to_numpy(msg)[0], rgb)
     # a non-contiguous view (every other column) is copied correctly too
     assert np.array_equal(image_to_numpy(numpy_to_image(rgb[:, ::2], "rgb8"))[0], rgb[:, ::2])
