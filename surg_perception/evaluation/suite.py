@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from surg_perception.data.sample import SequenceDataset
@@ -42,10 +43,15 @@ def robustness(predictor: Predictor, dataset: SequenceDataset, clean: dict,
 
 def run_evaluation(predictor: Predictor, dataset: SequenceDataset, out: Path,
                    corruptions: bool = False, max_frames: int | None = None, seed: int = 0,
-                   meta: dict | None = None, memory: bool = True) -> dict:
+                   meta: dict | None = None, memory: bool = True,
+                   instruments: Path | None = None,
+                   sequences: Sequence[int] | None = None) -> dict:
     """Evaluate, write ``report.json`` + ``report.md`` (+ ``degradation.png``) under ``out``.
 
     ``memory=False`` clears the temporal memory before every frame (see ``evaluate``).
+    ``instruments``: a synthetic stereo dataset root; its ``sequences`` (default all) are
+    also run through the node's instrument stream and scored (``report["instruments"]``,
+    :func:`~surg_perception.evaluation.instrument_run.evaluate_instruments`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -58,6 +64,11 @@ def run_evaluation(predictor: Predictor, dataset: SequenceDataset, out: Path,
         plot = out / "degradation.png"
         plot_degradation(curves, plot)
         report["robustness"] = {"seed": seed, "plot": plot.name, "curves": curves}
+    if instruments is not None:
+        from surg_perception.evaluation.instrument_run import evaluate_instruments
+
+        report["instruments"] = evaluate_instruments(predictor, instruments, sequences,
+                                                     max_frames)
     write_json(out / "report.json", report)
     (out / "report.md").write_text(markdown(report))
     return report
