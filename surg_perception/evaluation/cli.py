@@ -7,13 +7,15 @@ protocol (ISINet's Challenge IoU, IoU, mcIoU and per-class IoU; ``--protocol`` a
 its table). ``--test-labels DIR`` scores the EndoVis 2017 test release (``--data`` = the test
 frames, ``DIR`` = ``instrument_2017_test``). ``--instruments`` (a ``synth --stereo`` dataset)
 adds the model's stereo instruments: 2D/3D tip errors by depth, id switches per instrument per
-300 frames, MOTA/IDF1 (``instrument_run.py``). Pool several reports (the four folds) with
+300 frames, MOTA/IDF1 (``ros/instrument_eval.py``, handed in by ``ros/evaluate_cmd.py``).
+Pool several reports (the four folds) with
 ``python -m surg_perception.evaluation.pool DIR*/report.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 import sys
 
@@ -86,12 +88,17 @@ def _dataset(args: argparse.Namespace, spec):
                             frame_size=None, **kwargs)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, instruments: Callable | None = None) -> int:
+    """``instruments``: ``evaluate_instruments(predictor, root, sequences, max_frames)``, the
+    node's instrument stream (``ros/``, which this floor may not import) for --instruments."""
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be >= 1, got {args.max_frames}")
     checkpoint = checkpoint_file(args.checkpoint)
     check_device(args.device)
     check_results_folder(args.out, REPORT_FILES, args.force, "evaluation results")
+    if args.instruments and instruments is None:
+        raise ConfigError("--instruments needs the node's instrument stream",
+                          remedy="run it as `surg-perception evaluate`")
     if args.instruments and (args.fold is not None or args.test_labels is not None):
         raise ConfigError("--instruments scores a synthetic stereo dataset's sequences",
                           remedy="use --sequences (or all of them), not --fold/--test-labels")
@@ -114,8 +121,9 @@ def run(args: argparse.Namespace) -> int:
     report = run_evaluation(predictor, dataset, args.out, corruptions=args.corruptions,
                             max_frames=args.max_frames, seed=args.seed,
                             memory=args.memory == "on",
-                            instruments=args.data if args.instruments else None,
-                            sequences=args.sequences,
+                            instruments=None if not args.instruments else (
+                                lambda p: instruments(p, args.data, args.sequences,
+                                                      args.max_frames)),
                             meta={"checkpoint": str(args.checkpoint), "data": str(args.data),
                                   "split": split, "device": args.device,
                                   "backend": args.backend})

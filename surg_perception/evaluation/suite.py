@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from surg_perception.data.sample import SequenceDataset
@@ -44,14 +44,12 @@ def robustness(predictor: Predictor, dataset: SequenceDataset, clean: dict,
 def run_evaluation(predictor: Predictor, dataset: SequenceDataset, out: Path,
                    corruptions: bool = False, max_frames: int | None = None, seed: int = 0,
                    meta: dict | None = None, memory: bool = True,
-                   instruments: Path | None = None,
-                   sequences: Sequence[int] | None = None) -> dict:
+                   instruments: Callable[[Predictor], dict] | None = None) -> dict:
     """Evaluate, write ``report.json`` + ``report.md`` (+ ``degradation.png``) under ``out``.
 
     ``memory=False`` clears the temporal memory before every frame (see ``evaluate``).
-    ``instruments``: a synthetic stereo dataset root; its ``sequences`` (default all) are
-    also run through the node's instrument stream and scored (``report["instruments"]``,
-    :func:`~surg_perception.evaluation.instrument_run.evaluate_instruments`).
+    ``instruments``: scores the stereo instruments of ``predictor`` (``report["instruments"]``;
+    the command hands in ``ros.instrument_eval.evaluate_instruments`` bound to the data).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,10 +63,7 @@ def run_evaluation(predictor: Predictor, dataset: SequenceDataset, out: Path,
         plot_degradation(curves, plot)
         report["robustness"] = {"seed": seed, "plot": plot.name, "curves": curves}
     if instruments is not None:
-        from surg_perception.evaluation.instrument_run import evaluate_instruments
-
-        report["instruments"] = evaluate_instruments(predictor, instruments, sequences,
-                                                     max_frames)
+        report["instruments"] = instruments(predictor)
     write_json(out / "report.json", report)
     (out / "report.md").write_text(markdown(report))
     return report

@@ -168,17 +168,18 @@ class _Run:
         for message in _readable(self.reader.messages(wanted), self.failure):
             if self.copy_inputs:
                 writer.write(message.topic, message.msgtype, message.timestamp, message.raw)
-            for timestamp, records in self._dispatch(message):
-                for topic, msgtype, raw in records:
-                    writer.write(topic, msgtype, timestamp, raw)
-                    self.metrics.add_output(next(iter(self.streams)) if self.pairing
-                                            else message.topic, topic, msgtype, raw)
+            camera = next(iter(self.streams)) if self.pairing else message.topic
+            self._write(writer, camera, self._dispatch(message))
         if self.pairing is not None:
-            for timestamp, records in self._count(self.pairing.finish()):
-                for topic, msgtype, raw in records:
-                    writer.write(topic, msgtype, timestamp, raw)
-                    self.metrics.add_output(next(iter(self.streams)), topic, msgtype, raw)
+            self._write(writer, next(iter(self.streams)), self._count(self.pairing.finish()))
         self.bar.close()
+
+    def _write(self, writer: BagWriter, camera: str, done: list[tuple[int, list]]) -> None:
+        for timestamp, records in done:
+            for topic, msgtype, raw in records:
+                writer.write(topic, msgtype, timestamp, raw)
+                if msgtype != ts.LABEL_INFO:  # ".../label_info/activity" is no activity
+                    self.metrics.add_output(camera, topic, msgtype, raw)
 
     def _dispatch(self, message: BagMessage) -> list[tuple[int, list]]:
         pairing, topic = self.pairing, message.topic

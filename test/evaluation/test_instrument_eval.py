@@ -23,10 +23,10 @@ from surg_perception.data.synth_camera import make_camera
 from surg_perception.data.synth_plan import plan_sequence
 from surg_perception.data.synth_scene import make_assets, render_frame
 from surg_perception.errors import ConfigError, DatasetError
-from surg_perception.evaluation import cli
-from surg_perception.evaluation.instrument_run import evaluate_instruments
 from surg_perception.models.registry import build_model
 from surg_perception.predictor import Predictor
+from surg_perception.ros import evaluate_cmd as cli
+from surg_perception.ros.instrument_eval import evaluate_instruments
 
 SIZE = (320, 256)  # (W, H): 12 px of disparity at 9 cm
 SEED, FRAMES, SEQUENCES = 7, 24, 3  # sequence 3 of seed 7: three tools in both views

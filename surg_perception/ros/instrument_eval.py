@@ -7,7 +7,9 @@ through the :class:`~surg_perception.predictor.Predictor`, the right frame throu
 :meth:`InstrumentStream.step` (instances, tracks, triangulation with the manifest's
 ``camera_info`` rig), the post-processing being the checkpoint's (the node's default). The
 estimates are scored by :func:`.instruments.score_instruments` (tip errors by depth, CLEAR-MOT,
-IDF1). No rclpy: :class:`InstrumentStream` is the node's object, not its messages.
+IDF1). No rclpy: :class:`InstrumentStream` is the node's object, not its messages; this
+module sits in ``ros/`` because that object does (``evaluation/`` may not import ``ros/``),
+and ``surg-perception evaluate`` (``ros/evaluate_cmd.py``) hands it to the evaluation.
 """
 
 from __future__ import annotations
