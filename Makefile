@@ -22,9 +22,10 @@ test: env
 test-fast: env
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
+# make demo STEREO=1: a stereo video, left + right + camera_info; the summary adds tip errors
 demo: env
 	$(PY) -m surg_perception.demo --work .demo --model-config config/models/tiny.yaml \
-		--train-config config/train/demo.yaml
+		--train-config config/train/demo.yaml $(if $(filter 1 yes true,$(STEREO)),--stereo)
 
 bench: env
 	$(VENV)/bin/surg-perception bench

@@ -28,6 +28,7 @@ from surg_perception.data.synth_camera import camera_info, make_camera
 from surg_perception.data.synth_gt import frame_record
 from surg_perception.data.synth_plan import plan_sequence
 from surg_perception.data.synth_scene import make_assets, render_frame
+from surg_perception.evaluation.instrument_report import summary_lines
 from surg_perception.evaluation.instruments import Estimate, FrameTruth, score_instruments
 from surg_perception.instruments import (
     BoxDetections,
@@ -115,31 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _f(value, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def summary(scores: dict) -> str:
-    mot, tip3 = scores["mot"], scores["tip_3d_mm"]
-    lines = [f"oracle (ground-truth masks{' + boxes' if scores['setup']['boxes'] else ''}), "
-             f"{scores['frames']} frames, {scores['gt_instrument_frames']} instrument-frames",
-             f"2D tip error: median {_f(scores['tip_2d_px']['median'])} px, p90 "
-             f"{_f(scores['tip_2d_px']['p90'])} px (n={scores['tip_2d_px']['n']})",
-             f"3D tip error at {tip3['band'][0] * 100:.0f}-{tip3['band'][1] * 100:.0f} cm: "
-             f"median {_f(tip3['band_stats']['median'])} mm, p90 "
-             f"{_f(tip3['band_stats']['p90'])} mm (n={tip3['band_stats']['n']}); valid 3D "
-             f"{_f(scores['valid_3d_rate'])} of tips in both views"]
-    for b in tip3["by_depth"]:
-        lines.append(f"  depth {b['depth_m'][0] * 100:.1f}-{b['depth_m'][1] * 100:.1f} cm: "
-                     f"median {_f(b['median'])} mm (n={b['n']})")
-    lines.append(f"tracks: {mot['id_switches']} id switches = "
-                 f"{_f(mot['id_switches_per_instrument_300'])} per instrument per 300 frames, "
-                 f"{mot['fragmentations']} fragmentations, MOTA {_f(mot['mota'], 3)}, IDF1 "
-                 f"{_f(mot['idf1'], 3)} (FP {mot['fp']}, FN {mot['fn']})")
     ms = scores["extraction_ms_per_frame"]
-    lines.append(f"extraction (one eye, instances + axis + tip): median {_f(ms['median'], 1)} "
-                 f"ms per frame, p90 {_f(ms['p90'], 1)} ms")
-    return "\n".join(lines)
+    return "\n".join([
+        f"oracle (ground-truth masks{' + boxes' if scores['setup']['boxes'] else ''}), "
+        f"{scores['frames']} frames, {scores['gt_instrument_frames']} instrument-frames",
+        *summary_lines(scores),
+        f"extraction (one eye, instances + axis + tip): median {ms['median']:.1f} ms per "
+        f"frame, p90 {ms['p90']:.1f} ms"])
 
 
 if __name__ == "__main__":

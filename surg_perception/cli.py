@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth-gallery": ("surg_perception.data.synth_gallery",
                       "one PNG showing each synthetic instrument type and activity"),
     "train": ("surg_perception.training.cli", "train a model with the ATO schedule"),
-    "evaluate": ("surg_perception.evaluation.cli",
+    "evaluate": ("surg_perception.ros.evaluate_cmd",  # evaluation.cli + the instruments
                  "Dice/IoU/Hausdorff, mAP@0.5, activity accuracy/F1, FPS; robustness"),
     "prune": ("surg_perception.pruning.cli", "GADP attention-based channel pruning"),
     "export": ("surg_perception.export.cli", "ONNX export (state in/out) and TensorRT engines"),

@@ -10,6 +10,11 @@
    ``SurgicalScene`` messages against the generator's ground truth
    (:mod:`surg_perception.evaluation.stream_scores`) and prints a summary.
 
+``--stereo`` (``make demo STEREO=1``): the held-out video is rendered in stereo, the node
+pairs left + right images and builds the rig from both ``camera_info`` topics, and the
+summary adds the recorded ``~/instruments`` scored against the generator's 3D ground truth:
+median 2D / 3D tip errors (by depth) and id switches per instrument per 300 frames.
+
 Every path comes from the command line (the Makefile passes the repository's configurations):
 ``python -m surg_perception.demo --work .demo --model-config config/models/tiny.yaml
 --train-config config/train/demo.yaml``.
@@ -27,6 +32,7 @@ from surg_perception.demo.recipe import (
     VIDEO_SEED,
     VIDEO_SIZE,
     demo_checkpoint,
+    load_right_eye,
     load_video,
     synth_data,
 )
@@ -50,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-config", type=Path, required=True, help="training YAML")
     parser.add_argument("--frames", type=int, default=48, help="frames to publish")
     parser.add_argument("--fps", type=float, default=15.0, help="publishing rate")
+    parser.add_argument("--stereo", action="store_true",
+                        help="stereo video: left + right + camera_info through the node; the "
+                        "summary adds tip errors and id switches of ~/instruments")
     parser.add_argument("--score-threshold", type=float, default=0.5,
                         help="the node's detection.score_threshold: boxes below it are neither "
                         "published, drawn nor scored (-1 = the checkpoint's, e.g. 0.05 for "
@@ -66,18 +75,24 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True)
     ckpt = demo_checkpoint(work, args.model_config, args.train_config)
     spec = load_spec_from_checkpoint(ckpt)
-    video = synth_data(work, "video", 1, args.frames, VIDEO_SIZE, VIDEO_SEED)
+    video = synth_data(work, "video", 1, args.frames, VIDEO_SIZE, VIDEO_SEED, args.stereo)
     truths = load_video(video, spec)
+    stereo = demo_live.Stereo(*load_right_eye(video)) if args.stereo else None
     live = demo_live.run_live(ckpt, [t.image for t in truths], args.fps, args.score_threshold,
-                              out)
+                              out, stereo)
     render(out)
     scenes = report.recorded_scenes(out / "bag", demo_live.SCENE_TOPIC)
     scores = report.score_video(scenes, live["stamps"], truths, spec.model)
+    instruments = None
+    if args.stereo:
+        arrays = report.recorded_scenes(out / "bag", demo_live.INSTRUMENTS_TOPIC)
+        instruments = report.score_instruments_video(arrays, live["stamps"],
+                                                     video / "instrument_dataset_1")
     about = {"model": spec.model.name, "checkpoint": str(ckpt),
              "train_config": args.train_config.name, "train_set": TRAIN_SET,
              "video": {"frames": len(truths), "size": VIDEO_SIZE, "seed": VIDEO_SEED,
-                       "sequence": 1, "path": str(video)},
+                       "sequence": 1, "path": str(video), "stereo": args.stereo},
              "score_threshold": args.score_threshold}
-    summary = report.summarise(live, scenes, scores, about, out)
+    summary = report.summarise(live, scenes, scores, about, out, instruments)
     report.print_summary(summary)
     return 0 if summary["frames_out"] > 0 else 1

@@ -35,17 +35,19 @@ def generator_key() -> str:
 
 
 def synth_data(root: Path, name: str, sequences: int, frames: int, size: tuple[int, int],
-               seed: int) -> Path:
-    """A synthetic dataset under ``root``, reused when the same recipe was written before."""
+               seed: int, stereo: bool = False) -> Path:
+    """A synthetic dataset under ``root``, reused when the same recipe was written before;
+    ``stereo`` adds the right eye (``right_frames``) and the rig in the manifest."""
     from surg_perception.data.synth import SynthConfig, write_synth_dataset
 
     width, height = size
-    out = root / f"{name}-{sequences}x{frames}-{width}x{height}-seed{seed}-{generator_key()}"
+    out = root / (f"{name}-{sequences}x{frames}-{width}x{height}-seed{seed}"
+                  f"{'-stereo' if stereo else ''}-{generator_key()}")
     if not (out / "manifest.json").exists():
-        log(f"writing {sequences} synthetic sequence(s) x {frames} frames at {width}x{height} "
-            f"(seed {seed}) -> {out}")
+        log(f"writing {sequences} synthetic{' stereo' if stereo else ''} sequence(s) x "
+            f"{frames} frames at {width}x{height} (seed {seed}) -> {out}")
         write_synth_dataset(out, SynthConfig(sequences=sequences, frames=frames,
-                                             size=(width, height), seed=seed))
+                                             size=(width, height), seed=seed, stereo=stereo))
     return out
 
 
@@ -84,3 +86,14 @@ def load_video(root: Path, spec) -> list:
     dataset = EndoVis17Dataset(root, [1], target=mask_target(spec), frame_size=None,
                                crop="none")
     return [dataset[i] for i in range(len(dataset))]
+
+
+def load_right_eye(root: Path) -> tuple[list, tuple[dict, dict]]:
+    """The stereo video's right frames (RGB, sequence 1) and both eyes' camera_info records."""
+    import json
+
+    from surg_perception.data.io import list_frames, read_rgb
+
+    cams = json.loads((root / "manifest.json").read_text(encoding="utf-8"))["cameras"]
+    frames = [read_rgb(p) for p in list_frames(root / "instrument_dataset_1" / "right_frames")]
+    return frames, (cams["left"], cams["right"])

@@ -4,7 +4,10 @@ Everything here reads the bag the demo recorded (rosbags decoding, no rclpy): th
 those of what the node PUBLISHED, paired with the generator's ground truth by header stamp
 (the demo knows the stamp of every frame it sent) and computed by
 :mod:`surg_perception.evaluation.stream_scores`. A frame without a recorded
-``SurgicalScene`` (the node dropped it) is counted, not scored.
+``SurgicalScene`` (the node dropped it) is counted, not scored. Stereo: the recorded
+``InstrumentArray`` messages are scored against the generator's 3D ground truth
+(:mod:`surg_perception.evaluation.instruments`, matched by box IoU: the messages carry
+boxes, not masks), on the frames the node answered.
 """
 
 from __future__ import annotations
@@ -18,13 +21,21 @@ from surg_perception.bags import typestore as ts
 from surg_perception.bags.decode import detections_from_message, top_activity
 from surg_perception.bags.storage import BagReader
 from surg_perception.data.sample import FrameSample
+from surg_perception.evaluation.instrument_report import summary_lines
+from surg_perception.evaluation.instruments import (
+    Estimate,
+    ScoreConfig,
+    read_sequence_truth,
+    score_instruments,
+)
 from surg_perception.evaluation.report import fmt, write_json
 from surg_perception.evaluation.stream_scores import FramePrediction, score_stream
 from surg_perception.image_msgs import mask_to_numpy
 
 
 def recorded_scenes(bag: Path, topic: str) -> list[Any]:
-    """Every ``SurgicalScene`` on ``topic`` of the bag (rosbags objects, in receive order)."""
+    """Every message on ``topic`` of the bag (``SurgicalScene``, ``InstrumentArray``: rosbags
+    objects, in receive order)."""
     with BagReader(bag) as reader:
         return [ts.deserialize(m.raw, m.msgtype) for m in reader.messages({topic})]
 
@@ -50,8 +61,37 @@ def score_video(scenes: list[Any], stamps: list[int], truths: list[FrameSample],
                         len(model.activity_classes))
 
 
-def summarise(live: dict, scenes: list[Any], scores: dict, about: dict, out: Path) -> dict:
-    """The summary dict, also written to ``out/summary.json`` (NaN = no value -> null)."""
+def instrument_estimates(array: Any) -> list[Estimate]:
+    """One recorded ``InstrumentArray`` -> scored estimates (box, 2D tip, valid 3D tip)."""
+    out = []
+    for inst in array.instruments:
+        c, w, h = inst.box.center.position, inst.box.size_x, inst.box.size_y
+        tip_3d = ((inst.tip_3d.x, inst.tip_3d.y, inst.tip_3d.z) if inst.tip_3d_valid
+                  else None)
+        out.append(Estimate(int(inst.track_id), int(inst.class_id), None,
+                            (float(inst.tip_2d.x), float(inst.tip_2d.y)), tip_3d,
+                            (c.x - w / 2, c.y - h / 2, c.x + w / 2, c.y + h / 2)))
+    return out
+
+
+def score_instruments_video(arrays: list[Any], stamps: list[int], seq_dir: Path) -> dict:
+    """Tip errors, id switches and CLEAR-MOT of the recorded arrays on the frames the node
+    answered (paired by stamp with ``stamps``), against ``seq_dir``'s ``synth_gt.jsonl``."""
+    by_stamp = {ts.stamp_ns(a.header): a for a in arrays}
+    truth = read_sequence_truth(seq_dir)[:len(stamps)]
+    kept = [(t, by_stamp[s]) for t, s in zip(truth, stamps) if s in by_stamp]
+    scores = score_instruments([([t for t, _ in kept],
+                                 [instrument_estimates(a) for _, a in kept])],
+                               ScoreConfig(match="box"))
+    scores["stereo_arrays"] = sum(bool(a.stereo) for _, a in kept)
+    scores["setup"] = {"match": "box", "match_iou": 0.5, "about": "recorded ~/instruments"}
+    return scores
+
+
+def summarise(live: dict, scenes: list[Any], scores: dict, about: dict, out: Path,
+              instruments: dict | None = None) -> dict:
+    """The summary dict, also written to ``out/summary.json`` (NaN = no value -> null);
+    ``instruments``: :func:`score_instruments_video`'s scores (stereo)."""
     latencies = np.array([s.latency_ms for s in scenes], dtype=np.float64)
     diag = live["diagnostics"]  # the node's last /diagnostics values
     summary = {
@@ -71,6 +111,8 @@ def summarise(live: dict, scenes: list[Any], scores: dict, about: dict, out: Pat
         "files": {"bag": str(out / "bag"), "video": str(out / "overlay.mp4"),
                   "strip": str(out / "overlay_strip.png"), "node_log": str(out / "node.log")},
     }
+    if instruments is not None:
+        summary["instruments"] = instruments
     write_json(out / "summary.json", summary)
     return summary
 
@@ -100,6 +142,12 @@ def print_summary(summary: dict) -> None:
           f"{fmt(isinet.get('challenge_iou'))}, mcIoU {fmt(isinet.get('mc_iou'))}")
     print(f"  mAP@0.5              : {fmt(s['map50'])} (published boxes: {kept})")
     print(f"  activity accuracy    : {fmt(s.get('activity_accuracy'))}")
+    if "instruments" in summary:
+        inst = summary["instruments"]
+        print(f"instruments (stereo)   : {inst['frames']} frames, {inst['stereo_arrays']} "
+              f"with a stereo pair, matched by box IoU >= 0.5")
+        for line in summary_lines(inst):
+            print(f"  {line}")
     print(f"messages recorded      : {sum(summary['recorded_messages'].values())} "
           f"on {len(summary['recorded_messages'])} topics")
     for name, path in summary["files"].items():

@@ -5,13 +5,17 @@ Writes ``DIR/report.json`` and ``DIR/report.md`` (and, with ``--corruptions``,
 mAP@0.5, activity accuracy / macro F1, FPS, per sequence and overall, and the published
 protocol (ISINet's Challenge IoU, IoU, mcIoU and per-class IoU; ``--protocol`` also prints
 its table). ``--test-labels DIR`` scores the EndoVis 2017 test release (``--data`` = the test
-frames, ``DIR`` = ``instrument_2017_test``). Pool several reports (the four folds) with
+frames, ``DIR`` = ``instrument_2017_test``). ``--instruments`` (a ``synth --stereo`` dataset)
+adds the model's stereo instruments: 2D/3D tip errors by depth, id switches per instrument per
+300 frames, MOTA/IDF1 (``ros/instrument_eval.py``, handed in by ``ros/evaluate_cmd.py``).
+Pool several reports (the four folds) with
 ``python -m surg_perception.evaluation.pool DIR*/report.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 import sys
 
@@ -42,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", action="store_true",
                         help="print the published-protocol table (Challenge IoU | IoU | mcIoU | "
                              "per-class IoU) as in ISINet / MATIS / SurgicalSAM")
+    parser.add_argument("--instruments", action="store_true",
+                        help="also score the stereo instruments (2D/3D tips, id switches, "
+                             "MOTA/IDF1) on a `surg-perception synth --stereo` dataset")
     parser.add_argument("--corruptions", action="store_true",
                         help="also run the robustness suite (7 corruptions x 5 severities)")
     parser.add_argument("--max-frames", type=int, default=None,
@@ -81,12 +88,20 @@ def _dataset(args: argparse.Namespace, spec):
                             frame_size=None, **kwargs)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, instruments: Callable | None = None) -> int:
+    """``instruments``: ``evaluate_instruments(predictor, root, sequences, max_frames)``, the
+    node's instrument stream (``ros/``, which this floor may not import) for --instruments."""
     if args.max_frames is not None and args.max_frames < 1:
         raise ConfigError(f"--max-frames must be >= 1, got {args.max_frames}")
     checkpoint = checkpoint_file(args.checkpoint)
     check_device(args.device)
     check_results_folder(args.out, REPORT_FILES, args.force, "evaluation results")
+    if args.instruments and instruments is None:
+        raise ConfigError("--instruments needs the node's instrument stream",
+                          remedy="run it as `surg-perception evaluate`")
+    if args.instruments and (args.fold is not None or args.test_labels is not None):
+        raise ConfigError("--instruments scores a synthetic stereo dataset's sequences",
+                          remedy="use --sequences (or all of them), not --fold/--test-labels")
     from surg_perception.evaluation.report import (
         degenerate_warnings,
         fmt,
@@ -106,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     report = run_evaluation(predictor, dataset, args.out, corruptions=args.corruptions,
                             max_frames=args.max_frames, seed=args.seed,
                             memory=args.memory == "on",
+                            instruments=None if not args.instruments else (
+                                lambda p: instruments(p, args.data, args.sequences,
+                                                      args.max_frames)),
                             meta={"checkpoint": str(args.checkpoint), "data": str(args.data),
                                   "split": split, "device": args.device,
                                   "backend": args.backend})
@@ -119,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
           f"report: {args.out / 'report.md'}")
     if args.protocol:
         print("\n".join(protocol_table(protocol_rows(report["overall"]))))
+    if "instruments" in report:
+        from surg_perception.evaluation.instrument_report import summary_lines
+
+        print("instruments (stereo): " + "\n  ".join(summary_lines(report["instruments"])))
     for warning in degenerate_warnings(report["overall"], row):
         print(f"surg-perception evaluate: warning: {warning}", file=sys.stderr)
     return 0

@@ -16,6 +16,8 @@ truth instruments by mask IoU (``match_iou``, the MOTS convention), classes equa
 
 Ground truth instruments with fewer than ``min_visible_pixels`` visible pixels are "don't
 care": matching them costs and earns nothing. Ids are per sequence; several sequences pool.
+``match="box"`` scores what a subscriber of ``~/instruments`` gets (no masks, only boxes):
+the IoU is then that of the estimate's box and the true mask's bounding box.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from surg_perception.data.io import read_gray
-from surg_perception.errors import DatasetError
+from surg_perception.errors import ConfigError, DatasetError
 
 DEPTH_EDGES_M = (0.05, 0.075, 0.10, 0.125, 0.15)
 
@@ -40,6 +42,11 @@ class ScoreConfig:
     match_iou: float = 0.5
     min_visible_pixels: int = 64
     depth_edges_m: tuple[float, ...] = DEPTH_EDGES_M
+    match: str = "mask"  # "mask": instance masks; "box": boxes (InstrumentArray messages)
+
+    def __post_init__(self) -> None:
+        if self.match not in ("mask", "box"):
+            raise ConfigError(f"ScoreConfig.match={self.match!r}: use 'mask' or 'box'")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -56,9 +63,10 @@ class Estimate:
 
     track_id: int
     class_id: int
-    mask: np.ndarray  # bool [H, W], left eye
+    mask: np.ndarray | None  # bool [H, W], left eye (None: box matching only)
     tip_2d: tuple[float, float] | None
     tip_3d: tuple[float, float, float] | None  # metres, only when valid
+    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 pixel edges
 
 
 def read_sequence_truth(seq_dir: str | Path) -> list[FrameTruth]:
@@ -82,6 +90,32 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = np.count_nonzero(a & b)
     union = np.count_nonzero(a) + np.count_nonzero(b) - inter
     return inter / union if union else 0.0
+
+
+def mask_box(mask: np.ndarray) -> tuple[float, float, float, float]:
+    """Bounding box of a bool mask in pixel edges (``Instance.box``'s convention)."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not rows.size:
+        return (0.0, 0.0, 0.0, 0.0)
+    return (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
+
+
+def _box_iou(a, b) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0.0) * max(h, 0.0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _pair_iou(truth: np.ndarray, est: Estimate, cfg: ScoreConfig) -> float:
+    if cfg.match == "box":
+        if est.box is None:
+            raise ConfigError("box matching needs Estimate.box", remedy="score with match='mask'")
+        return _box_iou(mask_box(truth), est.box)
+    if est.mask is None:
+        raise ConfigError("mask matching needs Estimate.mask", remedy="score with match='box'")
+    return _iou(truth, est.mask)
 
 
 @dataclasses.dataclass
@@ -129,7 +163,7 @@ def _score_sequence(truth: Sequence[FrameTruth], estimates: Sequence[Sequence[Es
         for g, inst in enumerate(gts):
             for e, est in enumerate(ests):
                 if est.class_id == inst["type_id"]:
-                    iou[g, e] = _iou(frame.masks[inst["folder"]], est.mask)
+                    iou[g, e] = _pair_iou(frame.masks[inst["folder"]], est, cfg)
         care = [inst["visible_pixels"] >= cfg.min_visible_pixels for inst in gts]
         pairs = _frame_matches(gts, ests, iou, last, cfg)
         ignored = {e for g, e in pairs.items() if not care[g]}

@@ -160,6 +160,10 @@ def markdown(report: dict) -> str:
             rows = [[name, *(fmt(v.get(key)) for v in by_severity)]
                     for name, by_severity in report["robustness"]["curves"].items()]
             lines += markdown_table(["corruption", *map(str, range(6))], rows)
+    if "instruments" in report:
+        from surg_perception.evaluation.instrument_report import markdown_lines
+
+        lines += markdown_lines(report["instruments"])
     return "\n".join(lines) + "\n"
 
 

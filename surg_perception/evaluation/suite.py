@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from surg_perception.data.sample import SequenceDataset
@@ -42,10 +43,13 @@ def robustness(predictor: Predictor, dataset: SequenceDataset, clean: dict,
 
 def run_evaluation(predictor: Predictor, dataset: SequenceDataset, out: Path,
                    corruptions: bool = False, max_frames: int | None = None, seed: int = 0,
-                   meta: dict | None = None, memory: bool = True) -> dict:
+                   meta: dict | None = None, memory: bool = True,
+                   instruments: Callable[[Predictor], dict] | None = None) -> dict:
     """Evaluate, write ``report.json`` + ``report.md`` (+ ``degradation.png``) under ``out``.
 
     ``memory=False`` clears the temporal memory before every frame (see ``evaluate``).
+    ``instruments``: scores the stereo instruments of ``predictor`` (``report["instruments"]``;
+    the command hands in ``ros.instrument_eval.evaluate_instruments`` bound to the data).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -58,6 +62,8 @@ def run_evaluation(predictor: Predictor, dataset: SequenceDataset, out: Path,
         plot = out / "degradation.png"
         plot_degradation(curves, plot)
         report["robustness"] = {"seed": seed, "plot": plot.name, "curves": curves}
+    if instruments is not None:
+        report["instruments"] = instruments(predictor)
     write_json(out / "report.json", report)
     (out / "report.md").write_text(markdown(report))
     return report

@@ -5,6 +5,11 @@ and renders and scores the bag after): starts ``apmtl_node`` (autostart) on
 :data:`CAMERA_TOPIC`, publishes the frames at video rate and records every output topic and
 the input into a rosbag2 (mcap) bag. rclpy is imported inside the functions, so
 ``surg_perception.demo`` imports this module on machines without ROS.
+
+Stereo (``make demo STEREO=1``): the node runs with ``stereo.enabled`` and its four stereo
+inputs remapped to :data:`STEREO_TOPICS`; every frame is published as both camera_info, the
+right image, then the left image (equal stamps), and ``~/instruments`` is recorded with the
+rest.
 """
 
 from __future__ import annotations
@@ -21,6 +26,13 @@ CAMERA_TOPIC = "/jhu_daVinci/left/image_raw"
 FRAME_ID = "jhu_daVinci_left"
 NODE = "/apmtl_node"
 SCENE_TOPIC = f"{NODE}/scene"
+INSTRUMENTS_TOPIC = f"{NODE}/instruments"
+# the node's stereo inputs (topics.STEREO_INPUTS) -> the demo's topics, dVRK-style
+STEREO_TOPICS = {"left/image_raw": CAMERA_TOPIC, "right/image_raw": "/jhu_daVinci/right/image_raw",
+                 "left/camera_info": "/jhu_daVinci/left/camera_info",
+                 "right/camera_info": "/jhu_daVinci/right/camera_info"}
+RIGHT_FRAME_ID = "jhu_daVinci_right"
+STEREO_MAX_WAIT_S = 1.0  # a loaded machine delays one eye's 640x512 image now and then
 DRAIN_TIMEOUT_S = 120.0  # a loaded 2-core machine; a timeout is an error, never a shorter bag
 
 
@@ -28,11 +40,16 @@ def log(text: str) -> None:
     print(f"[demo] {text}", flush=True)
 
 
-def start_node(ckpt: Path, log_path: Path, score_threshold: float) -> subprocess.Popen:
+def start_node(ckpt: Path, log_path: Path, score_threshold: float,
+               stereo: bool = False) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "surg_perception.ros.node", "--ros-args",
            "-p", f"model.checkpoint:={ckpt}", "-p", "autostart:=true",
            "-p", f"detection.score_threshold:={score_threshold:g}",
            "-p", "input.qos:=reliable", "-r", f"image:={CAMERA_TOPIC}"]
+    if stereo:
+        cmd += ["-p", "stereo.enabled:=true", "-p", f"stereo.max_wait_s:={STEREO_MAX_WAIT_S}"]
+        for name, topic in STEREO_TOPICS.items():
+            cmd += ["-r", f"{name}:={topic}"]
     log(f"starting apmtl_node: {' '.join(cmd[1:])}")
     return subprocess.Popen(cmd, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
 
@@ -53,20 +70,69 @@ def frame_stamp(t0_ns: int, index: int, fps: float) -> int:
     return t0_ns + int(round(index * 1e9 / fps))
 
 
-def image_message(frame: np.ndarray, stamp_ns: int):
+def _header(stamp_ns: int, frame_id: str):
     from std_msgs.msg import Header
 
+    header = Header(frame_id=frame_id)
+    header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    return header
+
+
+def image_message(frame: np.ndarray, stamp_ns: int, frame_id: str = FRAME_ID):
     from surg_perception.ros.conversions import numpy_to_image
 
-    header = Header(frame_id=FRAME_ID)
-    header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
-    return numpy_to_image(frame, "rgb8", header)
+    return numpy_to_image(frame, "rgb8", _header(stamp_ns, frame_id))
+
+
+def info_message(record: dict, stamp_ns: int, frame_id: str):
+    """``sensor_msgs/CameraInfo`` of a ``camera_info`` record (the synthetic manifest's)."""
+    from sensor_msgs.msg import CameraInfo
+
+    msg = CameraInfo(header=_header(stamp_ns, frame_id), width=record["width"],
+                     height=record["height"], distortion_model=record["distortion_model"])
+    msg.d = [float(v) for v in record["d"]]
+    msg.k = np.ravel(record["k"]).astype(float).tolist()
+    msg.r = np.ravel(record["r"]).astype(float).tolist()
+    msg.p = np.ravel(record["p"]).astype(float).tolist()
+    return msg
+
+
+class Stereo:
+    """The right eye of the video and both eyes' ``camera_info`` records (left, right)."""
+
+    def __init__(self, right: list[np.ndarray], infos: tuple[dict, dict]) -> None:
+        self.right, self.infos = right, infos
+        self._pubs: list = []
+
+    def publishers(self, node, qos) -> None:
+        from sensor_msgs.msg import CameraInfo, Image
+
+        self._pubs = [node.create_publisher(kind, STEREO_TOPICS[name], qos) for name, kind in (
+            ("left/camera_info", CameraInfo), ("right/camera_info", CameraInfo),
+            ("right/image_raw", Image))]
+
+    def publish(self, index: int, stamp_ns: int) -> None:
+        """Frame ``index``'s camera_info and right image, sent before its left image."""
+        left_info, right_info, right = self._pubs
+        left_info.publish(info_message(self.infos[0], stamp_ns, FRAME_ID))
+        right_info.publish(info_message(self.infos[1], stamp_ns, RIGHT_FRAME_ID))
+        right.publish(image_message(self.right[index], stamp_ns, RIGHT_FRAME_ID))
+
+    def ready(self) -> bool:
+        return all(pub.get_subscription_count() > 0 for pub in self._pubs)
+
+    def topics(self) -> list[tuple[str, str]]:
+        return [(STEREO_TOPICS[n], t) for n, t in (
+            ("right/image_raw", "sensor_msgs/msg/Image"),
+            ("left/camera_info", "sensor_msgs/msg/CameraInfo"),
+            ("right/camera_info", "sensor_msgs/msg/CameraInfo"))]
 
 
 def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: float,
-             out: Path) -> dict:
+             out: Path, stereo: Stereo | None = None) -> dict:
     """Node process + publisher + recorder; returns what the summary needs: the stamps
     sent, the node's last diagnostics values, the recorded counts and the node's exit code.
+    ``stereo``: the node pairs the left frames with these right ones (module docstring).
 
     The drain is exact, not a guess: first the node's own /diagnostics must account for
     every frame sent (received = processed + dropped + rejected: nothing left in flight),
@@ -89,22 +155,28 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: 
 
     rclpy.init()
     node = rclpy.create_node("surg_perception_demo")
-    proc = start_node(ckpt, out / "node.log", score_threshold)
+    proc = start_node(ckpt, out / "node.log", score_threshold, stereo is not None)
     diagnostics: list = []
     node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, diagnostics.append, 10)
-    pub = node.create_publisher(Image, CAMERA_TOPIC,
-                                QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    pub = node.create_publisher(Image, CAMERA_TOPIC, qos)
     topics = list(output_topics(NODE).values())  # exactly what the node publishes
     topics.append((CAMERA_TOPIC, "sensor_msgs/msg/Image"))
+    if stereo is not None:
+        stereo.publishers(node, qos)
+        topics += stereo.topics()
     stamps = []
     try:
         with TopicRecorder(node, topics, out / "bag") as recorder:
             wait_for(node, lambda: pub.get_subscription_count() > 0 and
-                     node.count_publishers(SCENE_TOPIC) > 0, proc, 120, "node to activate")
+                     node.count_publishers(SCENE_TOPIC) > 0 and
+                     (stereo is None or stereo.ready()), proc, 120, "node to activate")
             log(f"node active; publishing {len(frames)} frames at {fps:g} fps")
             t0 = time.time_ns()
             for i, frame in enumerate(frames):
                 stamps.append(frame_stamp(t0, i, fps))
+                if stereo is not None:
+                    stereo.publish(i, stamps[-1])
                 pub.publish(image_message(frame, stamps[-1]))
                 rclpy.spin_once(node, timeout_sec=0)
                 next_at = t0 + (i + 1) * 1e9 / fps

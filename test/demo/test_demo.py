@@ -42,6 +42,20 @@ def test_demo_runs_end_to_end(tmp_path, repo_root):
         assert scores[key] is None or 0.0 <= scores[key] <= 1.0, (key, scores)
     assert scores["binary_dice"] is not None  # every synthetic frame shows an instrument
     assert "binary Dice" in proc.stdout and "mAP@0.5" in proc.stdout
-    # a second run reuses the cached model instead of training again
-    again = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True, timeout=900)
-    assert again.returncode == 0 and "using cached demo model" in again.stdout
+    # a second run (stereo: make demo STEREO=1) reuses the cached model instead of training
+    again = subprocess.run([*cmd, "--stereo"], cwd=repo_root, capture_output=True, text=True,
+                           timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "using cached demo model" in again.stdout
+    assert "instruments (stereo)" in again.stdout and "3D tip error at" in again.stdout
+    assert "id switches" in again.stdout
+    stereo_run = next(r for r in sorted(work.glob("run-*")) if r != run)
+    stereo = json.loads((stereo_run / "summary.json").read_text())
+    counts = stereo["recorded_messages"]
+    for topic in ("/apmtl_node/instruments", "/jhu_daVinci/right/image_raw",
+                  "/jhu_daVinci/left/camera_info", "/jhu_daVinci/right/camera_info"):
+        assert counts.get(topic, 0) > 0, f"nothing recorded on {topic}: {counts}"
+    inst = stereo["instruments"]
+    assert inst["frames"] == counts["/apmtl_node/instruments"] == stereo["frames_out"]
+    assert 0 < inst["stereo_arrays"] <= inst["frames"]  # the rig and pairs reached the node
+    assert inst["mot"]["id_switches_per_instrument_300"] >= 0.0
