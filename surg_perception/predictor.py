@@ -211,11 +211,15 @@ class Predictor:
             return {"local_size": 0, "global_size": 0}
         return {name: int(values[0]) for name, values in self._state.info().items()}
 
-    def warmup(self, height: int, width: int, steps: int = 2) -> None:
-        """Run ``steps`` black frames of this size (allocation, kernel choice), then reset."""
+    def warmup(self, height: int, width: int, steps: int = 2, streams: int = 1) -> None:
+        """Run ``steps`` black frames of this size (allocation, kernel choice), then reset.
+
+        ``streams``: that many at once (2: a stereo pair's batch, :func:`step_streams`).
+        """
         frame = np.zeros((height, width, 3), dtype=np.uint8)
+        eyes = [self, *(self.fork() for _ in range(streams - 1))]
         for _ in range(steps):
-            self.step(frame)
+            step_streams(eyes, [frame] * streams, ["rgb"] * streams)
         self.reset()
 
     def step(
