@@ -244,7 +244,8 @@ class Predictor:
         ``batch_streams = True`` (the exported graphs have a static batch of 1).
         ``states``: the streams' (default: this one's)."""
         network = self._given_network
-        if network is not None and not getattr(network, "batch_streams", False):
+        eager = network is None or network is self.model
+        if not eager and not getattr(network, "batch_streams", False):
             backend = getattr(network, "backend", None)
             if backend:
                 return f"the {backend} network is exported for a batch of 1 (static shapes)"
