@@ -97,7 +97,8 @@ class FrameResult:
         activity_probs: ``[A]`` float32 summing to 1, or None without an activity head.
         timings_ms: stage -> ms: ``host_to_device``, ``preprocess``, ``network`` (the memory
             runs inside the network's forward, so its time is included there),
-            ``postprocess`` (decoding, box-fill, colouring), ``device_to_host``, ``total``.
+            ``postprocess`` (decoding, box-fill, colouring), ``device_to_host``, ``total``;
+            streams stepped as one batch (:func:`step_streams`) all report the batch's.
         memory: ``local_size``, ``global_size`` (entries held after this frame) and
             ``reset`` (True when this frame started from an empty memory).
     """
@@ -293,9 +294,9 @@ def step_streams(
     (an exported graph with a static batch, :meth:`Predictor.batch_reason`) runs the
     streams one step each instead, said once in the log.
     """
-    lead = predictors[0]
     wants = [False] * len(predictors) if want_color_mask is None else list(want_color_mask)
     _check_streams(predictors, frames, color_orders, wants)
+    lead = predictors[0]
     reason = lead.batch_reason([p._state for p in predictors]) if len(predictors) > 1 else ""
     if reason:
         lead._unbatched(reason)
@@ -308,22 +309,15 @@ def step_streams(
         images, geometries = [], []
         for predictor, image, order in zip(predictors, uploads, color_orders):
             batch, geometry = preprocess_frame(image, lead.spec.preprocess, order, lead.device)
-            predictor._begin(geometry)
+            predictor._begin(geometry)  # a new frame size resets this stream's memory only
             images.append(batch)
             geometries.append(geometry)
         clock.mark("preprocess")
         outputs = _forward(predictors, torch.cat(images) if len(images) > 1 else images[0])
         clock.mark("network")
-        priors = None
-        if outputs[0].det_logits is not None:
-            priors = lead.model.priors(*images[0].shape[-2:])
-        hosts = []
-        for predictor, output, geometry, want in zip(predictors, outputs, geometries, wants):
-            (pred,) = postprocess_batch(output, priors, [geometry], lead.spec.model,
-                                        predictor.postprocess)
-            hosts.append((pred, colorize(pred.mask, lead._palette) if want else None))
+        preds = _postprocess(predictors, outputs, geometries, wants, images[0].shape[-2:])
         clock.mark("postprocess")
-        hosts = [_download(pred, color) for pred, color in hosts]
+        hosts = [_download(pred, color) for pred, color in preds]
         clock.mark("device_to_host")
     timings = clock.finish()
     return [p._finish(host, timings) for p, host in zip(predictors, hosts)]
@@ -340,13 +334,27 @@ def _forward(predictors: Sequence[Predictor], images: torch.Tensor) -> list[Mode
     return split_output(output, len(predictors))
 
 
+def _postprocess(predictors: Sequence[Predictor], outputs: Sequence[ModelOutput],
+                 geometries: Sequence[FrameGeometry], wants: Sequence[bool],
+                 input_size: tuple[int, int]) -> list[tuple[FramePrediction, Any]]:
+    """Each stream's output decoded with its own settings, coloured where wanted."""
+    lead = predictors[0]
+    priors = lead.model.priors(*input_size) if outputs[0].det_logits is not None else None
+    preds = []
+    for predictor, output, geometry, want in zip(predictors, outputs, geometries, wants):
+        (pred,) = postprocess_batch(output, priors, [geometry], lead.spec.model,
+                                    predictor.postprocess)
+        preds.append((pred, colorize(pred.mask, lead._palette) if want else None))
+    return preds
+
+
 def _check_streams(predictors: Sequence[Predictor], frames: Sequence[Any],
                    color_orders: Sequence[str], wants: Sequence[bool]) -> None:
-    lead = predictors[0] if predictors else None
-    if lead is None or not len(predictors) == len(frames) == len(color_orders) == len(wants):
+    if not predictors or not len(predictors) == len(frames) == len(color_orders) == len(wants):
         raise ConfigError(f"step_streams needs one frame, colour order and colour-mask flag "
                           f"per predictor, got {len(predictors)} predictors, {len(frames)} "
                           f"frames, {len(color_orders)} orders, {len(wants)} flags")
+    lead = predictors[0]
     for other in predictors[1:]:
         if (other.model is not lead.model or other._given_network is not lead._given_network
                 or other.device != lead.device or other.dtype != lead.dtype):

@@ -161,6 +161,8 @@ def test_streams_must_share_the_network(tiny):
                      ["rgb"] * 2)
     with pytest.raises(ConfigError, match="one frame"):
         step_streams([Predictor(model, spec)], [frame] * 2, ["rgb"])
+    with pytest.raises(ConfigError, match="one frame"):
+        step_streams([], [], [])
 
 
 def test_model_without_memory_batches_too():
