@@ -29,6 +29,12 @@ from surg_perception.predictor import FrameResult, Predictor, step_streams
 Eye = tuple[np.ndarray, str]  # one eye's frame [H, W, 3] uint8 and its channel order
 
 
+def eye_twin(predictor: Predictor) -> Predictor:
+    """The right eye of ``predictor``: :meth:`Predictor.fork` (same network, own memory and
+    pinned upload buffer, so both eyes' uploads can be in flight in one batched step)."""
+    return predictor.fork()
+
+
 def det_to_type_ids(seg_classes: tuple[str, ...], det_classes: tuple[str, ...]) -> np.ndarray:
     """LUT detection label (1..K) -> type-mask id (by class name; 0: not a mask class)."""
     lut = np.zeros(len(det_classes) + 1, np.int64)
@@ -73,13 +79,22 @@ class InstrumentStream:
         The right eye decodes with the left's live thresholds; only the left's colour
         mask is made (the outputs show the left eye).
         """
-        if self._right is None:
-            self._right = self.predictor.fork()
-        self._right.postprocess = self.predictor.postprocess
-        eyes = [self.predictor, self._right]
+        eyes = [self.predictor, self._right_eye()]
         left_result, right_result = step_streams(eyes, [left[0], right[0]],
                                                  [left[1], right[1]], [want_color_mask, False])
         return left_result, right_result
+
+    def right_step(self, pixels: np.ndarray, order: str) -> FrameResult:
+        """The right eye's frame alone (its own step); a pair goes through
+        :meth:`predict_pair`, one forward for both eyes."""
+        return self._right_eye().step(pixels, color_order=order)
+
+    def _right_eye(self) -> Predictor:
+        """The right eye's predictor (made on first use), with the left's live thresholds."""
+        if self._right is None:
+            self._right = eye_twin(self.predictor)
+        self._right.postprocess = self.predictor.postprocess
+        return self._right
 
     def step(self, left: FrameResult, right: FrameResult | None, stamp: float,
              skew_s: float = 0.0) -> list[InstrumentResult]:

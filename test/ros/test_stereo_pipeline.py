@@ -74,6 +74,8 @@ def test_pairs_run_as_one_batch_with_a_memory_per_eye(setup):
     assert pair[0].memory == mono.memory
     assert np.mean(pair[0].mask != mono.mask) < 1e-3
     np.testing.assert_allclose(pair[0].scores, mono.scores, atol=1e-5)
+    alone = proc.instruments.right_step(_pixels(_image(5, "right")), "rgb")
+    assert alone.mask.shape == (96, 128) and not alone.memory["reset"]  # the right memory
 
 
 def test_a_network_of_batch_one_runs_each_eye_and_says_so(setup, caplog):
