@@ -78,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int,
                         help="torch CPU threads (default: torch's choice); "
                              "1 steadies a shared host")
+    parser.add_argument("--stereo", action="store_true",
+                        help="also run a stereo pair per frame: both eyes in one batched "
+                             "forward, and one step per eye (ratio stereo_over_mono_network)")
     parser.add_argument("--json", metavar="PATH", help="write the full result as JSON here")
     parser.add_argument("--markdown", nargs="?", const="BENCHMARKS.md", metavar="PATH",
                         help="append the run to this Markdown file (default BENCHMARKS.md)")
@@ -102,6 +105,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         keep_ratio=args.keep_ratio, pruned_checkpoint=args.pruned_checkpoint,
         memory=not args.no_memory, messages=not args.no_messages,
         camera_fps=args.camera_fps, malloc_tuning=args.malloc_tuning, threads=args.threads,
+        stereo=args.stereo,
     )
 
 

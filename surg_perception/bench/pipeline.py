@@ -3,7 +3,8 @@
 The device stages are :class:`~surg_perception.predictor.Predictor`'s own ``StageClock``
 marks (upload, preprocess, network, postprocess, download: CUDA events, one sync per
 frame), with the benchmarked backend as its network; host stages (decode, messages) are
-timed by ``perf_counter``.
+timed by ``perf_counter``. :class:`StereoStream` runs each frame as a stereo pair (the node's
+stereo path): both eyes in one batched forward, or one step per eye.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 
 from surg_perception.bench.backends import Step
 from surg_perception.config import ModelSpec
-from surg_perception.predictor import Predictor
+from surg_perception.predictor import Predictor, step_streams
 
 DEVICE_STAGES = ("host_to_device", "preprocess", "network", "postprocess", "device_to_host")
 HOST_STAGES = ("decode", "message_build", "serialize")
@@ -100,6 +101,45 @@ class StagedStream:
             spans["serialize"] = (time.perf_counter() - serial_at) * 1e3
         spans["total"] = (time.perf_counter() - start) * 1e3
         return spans, size
+
+
+DISPARITY_PX = 8  # the right eye: the left frame shifted by this much (content only)
+
+
+class StereoStream(StagedStream):
+    """A stereo pair per frame: the decoded JPEG as the left eye, shifted by
+    ``DISPARITY_PX`` as the right; both eyes through ONE batched forward
+    (:func:`~surg_perception.predictor.step_streams`, as the node's stereo path), or with
+    ``batched=False`` one step per eye (the stages summed over the eyes). Each eye keeps
+    its own memory; no messages (the network stage is what this compares).
+    """
+
+    def __init__(self, step: Step, model: torch.nn.Module, spec: ModelSpec,
+                 device: torch.device, dtype: torch.dtype, batched: bool = True) -> None:
+        super().__init__(step, model, spec, device, dtype, None)
+        self.right = self.predictor.fork()
+        self.batched = batched
+
+    def warm(self, frames: list[bytes], count: int) -> None:
+        super().warm(frames, count)
+        self.right.reset()
+
+    def process(self, jpeg: bytes, index: int) -> tuple[dict[str, float], int]:
+        start = time.perf_counter()
+        left = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        right = np.roll(left, -DISPARITY_PX, axis=1)
+        decoded = time.perf_counter()
+        eyes = [self.predictor, self.right]
+        if self.batched:
+            spans = dict(step_streams(eyes, [left, right], ["bgr", "bgr"], [True, False])[0]
+                         .timings_ms)
+        else:
+            results = [eye.step(frame, "bgr", eye is self.predictor)
+                       for eye, frame in zip(eyes, (left, right))]
+            spans = {k: sum(r.timings_ms[k] for r in results) for k in results[0].timings_ms}
+        spans["decode"] = (decoded - start) * 1e3
+        spans["total"] = (time.perf_counter() - start) * 1e3
+        return spans, 0
 
 
 def run_interleaved(streams: list[StagedStream], frames: list[bytes]) -> list[StreamTimes]:

@@ -28,7 +28,9 @@ at that rate and the node's keep-newest slot of one frame. Ratios come from one 
 (`FrameProcessor.process`: convert, model, colour mask, overlay, build, serialise) with
 only that output subscribed against every output subscribed, on camera-sized frames
 (`outputs` = the part after the model); `speedup_<backend>` = eager step / that backend's
-step (same dtype; `_network`: the network stage only); `*_min` ratios use minimum step
+step (same dtype; `_network`: the network stage only); `stereo_over_mono_network`
+(`--stereo`) = network stage of a stereo pair, both eyes in one batched forward, / of a mono
+frame (`stereo_two_steps_*`: one step per eye); `*_min` ratios use minimum step
 times, steadier on a shared host. All runs of one section are interleaved frame by frame, so
 background load hits them alike. Random (seeded) weights unless a checkpoint is named:
 latency depends on shapes, except for the number of boxes reaching NMS.

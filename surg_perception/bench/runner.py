@@ -7,6 +7,9 @@ runs made in this process on the first runnable (backend, dtype) of the matrix:
 - ``message_over_memcpy`` = (build + serialise a bgr8 Image) / ``np.copyto`` of its bytes;
 - ``lazy_mask_over_all`` = the node's frame path with only ``~/mask`` subscribed / with every
   output subscribed (lazy outputs; camera-sized frames, see ``lazy_outputs``).
+- ``stereo_over_mono_network`` = network stage of a stereo pair, both eyes in one batched
+  forward / of a mono frame (``--stereo``; ``stereo_two_steps_over_mono_network``: one step
+  per eye, the path of a network that takes a batch of 1).
 - ``speedup_<backend>[_<dtype>]`` = eager step / that backend's step at the same dtype
   (``_network``: the network stage only; ``_min``: minimum step times).
 """
@@ -27,7 +30,9 @@ from torch import nn
 from surg_perception.bench import stats, variants
 from surg_perception.bench.backends import availability, make_step
 from surg_perception.bench.pipeline import (
+    DISPARITY_PX,
     StagedStream,
+    StereoStream,
     StreamTimes,
     make_jpeg_frames,
     run_interleaved,
@@ -62,6 +67,7 @@ class BenchOptions:
     malloc_tuning: bool = False
     threads: int | None = None  # torch intra-op threads (None: torch's default)
     cache_dir: str | None = None  # exported backends' cache (None: a temporary one per run)
+    stereo: bool = False  # also a stereo pair per frame, batched and one step per eye
 
 
 def _with_size(spec: ModelSpec, size: tuple[int, int] | None) -> ModelSpec:
@@ -87,8 +93,11 @@ class Run:
 
 def prepare(name: str, model: nn.Module, spec: ModelSpec, backend: str, dtype: str,
             device: torch.device, frames: list[bytes], options: BenchOptions,
-            messages: Any) -> Run:
+            messages: Any, eyes: str = "mono") -> Run:
     """Move the model, build the backend's step and warm it up.
+
+    ``eyes``: ``mono`` (one frame per step), ``stereo`` (a pair in one batched forward) or
+    ``stereo_two_steps`` (a pair, one step per eye): :class:`StereoStream`.
 
     Peak GPU memory is this run's own: the peak during its warm-up minus what other runs
     already held (the measured frames allocate nothing new in steady state).
@@ -103,7 +112,10 @@ def prepare(name: str, model: nn.Module, spec: ModelSpec, backend: str, dtype: s
     with torch.inference_mode():
         step = make_step(backend, model, example, torch_dtype, spec=spec,
                          cache_dir=options.cache_dir)
-    stream = StagedStream(step, model, spec, device, torch_dtype, messages)
+    if eyes == "mono":
+        stream = StagedStream(step, model, spec, device, torch_dtype, messages)
+    else:
+        stream = StereoStream(step, model, spec, device, torch_dtype, eyes == "stereo")
     stream.warm(frames, options.warmup)
     peak = (torch.cuda.max_memory_allocated(device) - baseline) / 2**20 if cuda else None
     return Run(name, backend, dtype, param_count(model), stream, peak)
@@ -270,6 +282,13 @@ def _comparisons(model: nn.Module, spec: ModelSpec, options: BenchOptions,
         notes["pruned"] = how
     else:
         notes["pruned_over_unpruned"] = "not measured: pass --pruned"
+    if options.stereo:
+        runs["stereo"] = prepare("stereo pair (batched)", model, spec, *args, eyes="stereo")
+        runs["stereo_two_steps"] = prepare("stereo pair (one step per eye)", model, spec,
+                                           *args, eyes="stereo_two_steps")
+        why = runs["stereo"].stream.predictor.batch_reason()
+        notes["stereo"] = (f"the right eye is the left frame shifted by {DISPARITY_PX} px; "
+                           + (f"NOT batched: {why}" if why else "both eyes in one forward"))
     return runs, notes
 
 
@@ -295,7 +314,22 @@ def _ratios(ref: dict, comparisons: dict[str, dict], message_info: dict) -> dict
                                                      stat(plain, which="min"))),
         "message_over_memcpy": message_info.get("default_malloc", {}).get("ratio"),
         "message_over_memcpy_tuned_malloc": message_info.get("tuned_malloc", {}).get("ratio"),
+        **_stereo_ratios(ref, comparisons),
     }
+
+
+def _stereo_ratios(ref: dict, comparisons: dict[str, dict]) -> dict[str, float | None]:
+    """A stereo pair's network stage (and step) over a mono frame's; empty without --stereo."""
+    out: dict[str, float | None] = {}
+    for key in ("stereo", "stereo_two_steps"):
+        run = comparisons.get(key)
+        if run is None:
+            continue
+        network, mono = run["stages"]["network"], ref["stages"]["network"]
+        out[f"{key}_over_mono_network"] = stats.ratio(network["p50"], mono["p50"])
+        out[f"{key}_over_mono_network_min"] = stats.ratio(network["min"], mono["min"])
+        out[f"{key}_over_mono"] = stats.ratio(run["step"]["p50"], ref["step"]["p50"])
+    return out
 
 
 def backend_speedups(runs: list[dict]) -> dict[str, float | None]:

@@ -1,16 +1,17 @@
 """One camera stream's instruments: the right eye's predictor, tracks, 3D tips, skew stats.
 
 :class:`InstrumentStream` is held by :class:`~surg_perception.ros.pipeline.FrameProcessor`
-(so the live node and process-bag agree). The right eye runs through a twin of the left
-eye's :class:`~surg_perception.predictor.Predictor`: the same network and weights, its own
-temporal memory. The Predictor steps one frame at a time, so the two eyes are two steps,
-not one batched forward (measured in the README's stereo section). Tracks live on the
-left eye and reset with the memory.
+(so the live node and process-bag agree). The right eye is a twin of the left eye's
+:class:`~surg_perception.predictor.Predictor` (:meth:`Predictor.fork`: the same network
+and weights, its own temporal memory); a stereo pair runs as ONE batched forward of both
+eyes (:func:`~surg_perception.predictor.step_streams`), or as one step per eye where the
+network takes a batch of 1 (an exported backend; said once in the log and in
+/diagnostics ``instruments.stereo_batched``). Tracks live on the left eye and reset with
+the memory.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
@@ -23,19 +24,15 @@ from surg_perception.instruments import (
     InstrumentsConfig,
     StereoRig,
 )
-from surg_perception.predictor import FrameResult, Predictor
+from surg_perception.predictor import FrameResult, Predictor, step_streams
+
+Eye = tuple[np.ndarray, str]  # one eye's frame [H, W, 3] uint8 and its channel order
 
 
 def eye_twin(predictor: Predictor) -> Predictor:
-    """A predictor sharing ``predictor``'s network (and any injected step), own memory.
-
-    A shallow copy keeps the model, the compiled/injected network step and the pinned
-    staging (the worker steps the eyes one after the other); ``reset`` gives it its own
-    state, so each eye keeps one temporal memory.
-    """
-    twin = copy.copy(predictor)
-    twin.reset()
-    return twin
+    """The right eye of ``predictor``: :meth:`Predictor.fork` (same network, own memory and
+    pinned upload buffer, so both eyes' uploads can be in flight in one batched step)."""
+    return predictor.fork()
 
 
 def det_to_type_ids(seg_classes: tuple[str, ...], det_classes: tuple[str, ...]) -> np.ndarray:
@@ -75,12 +72,29 @@ class InstrumentStream:
         if self._right is not None:
             self._right.reset()
 
+    def predict_pair(self, left: Eye, right: Eye, want_color_mask: bool = False
+                     ) -> tuple[FrameResult, FrameResult]:
+        """Both eyes through one batched forward, each with its own temporal memory.
+
+        The right eye decodes with the left's live thresholds; only the left's colour
+        mask is made (the outputs show the left eye).
+        """
+        eyes = [self.predictor, self._right_eye()]
+        left_result, right_result = step_streams(eyes, [left[0], right[0]],
+                                                 [left[1], right[1]], [want_color_mask, False])
+        return left_result, right_result
+
     def right_step(self, pixels: np.ndarray, order: str) -> FrameResult:
-        """The right eye's frame through the twin predictor (left's live thresholds)."""
+        """The right eye's frame alone (its own step); a pair goes through
+        :meth:`predict_pair`, one forward for both eyes."""
+        return self._right_eye().step(pixels, color_order=order)
+
+    def _right_eye(self) -> Predictor:
+        """The right eye's predictor (made on first use), with the left's live thresholds."""
         if self._right is None:
             self._right = eye_twin(self.predictor)
         self._right.postprocess = self.predictor.postprocess
-        return self._right.step(pixels, color_order=order)
+        return self._right
 
     def step(self, left: FrameResult, right: FrameResult | None, stamp: float,
              skew_s: float = 0.0) -> list[InstrumentResult]:
@@ -113,6 +127,8 @@ class InstrumentStream:
         """Counts, the last pair's skew and |skew| since the last call (ms), /diagnostics."""
         skews, self.skews_s = np.abs(np.asarray(self.skews_s)) * 1e3, []
         status: dict[str, Any] = {**self.counts, "stereo_rig": self.rig is not None}
+        if self._right is not None:  # both eyes in one forward, or one step each (log says why)
+            status["stereo_batched"] = not self.predictor.batch_reason()
         if self.last_skew_s is not None:  # right - left of the last pair, signed
             status["stereo_skew_ms.last"] = self.last_skew_s * 1e3
         if skews.size:

@@ -63,6 +63,8 @@ def load_predictor(settings: NodeSettings) -> Predictor:
     predictor.postprocess = resolve_postprocess(spec.postprocess, settings)
     if settings.model_warmup_steps:
         predictor.warmup(*spec.preprocess.input_size, steps=settings.model_warmup_steps)
+        if settings.stereo_enabled:  # the pair's batch of 2 has its own shapes to warm
+            predictor.warmup(*spec.preprocess.input_size, settings.model_warmup_steps, 2)
     return predictor
 
 
@@ -143,8 +145,13 @@ class FrameProcessor:
         self._prev = key
         outputs = wanted_outputs(settings, subscribed)
         want_color = bool(outputs & {"mask_color", "overlay"})
-        result = self.predictor.step(pixels, color_order=order, want_color_mask=want_color)
-        found = self._instruments(frame, result, key.stamp_ns / 1e9, settings)
+        right = self._right_eye(frame, settings)
+        if right is None:
+            result, right_result = self.predictor.step(pixels, order, want_color), None
+        else:  # both eyes in one batched forward
+            result, right_result = self.instruments.predict_pair((pixels, order), right,
+                                                                 want_color)
+        found = self._instruments(frame, result, right_result, key.stamp_ns / 1e9, settings)
         latency_ms = (time.monotonic() - frame.received) * 1e3
         built = self._build(msg.header, pixels, order, result, settings, latency_ms, reason, fps,
                             outputs, found)
@@ -153,18 +160,22 @@ class FrameProcessor:
                             bool(result.memory.get("reset")), reason,
                             wanted_outputs(settings) - outputs)
 
-    def _instruments(self, frame: PendingFrame, result: FrameResult, stamp: float,
+    @staticmethod
+    def _right_eye(frame: PendingFrame, settings: NodeSettings) -> tuple[np.ndarray, str] | None:
+        """The paired right image (``StereoFrame.right``) as pixels, when an instrument
+        output is enabled (the right eye serves the 3D tips only), else None."""
+        right = getattr(frame, "right", None)
+        if right is None or not _instruments_enabled(settings):
+            return None
+        return image_to_numpy(right, settings.input_max_image_pixels)
+
+    def _instruments(self, frame: PendingFrame, result: FrameResult,
+                     right_result: FrameResult | None, stamp: float,
                      settings: NodeSettings) -> tuple[list, bool, float] | None:
         """(results, stereo, skew) when an instrument output is enabled (subscribed or not:
-        tracks need every frame), else None. A paired right image (``StereoFrame.right``)
-        runs through the right eye's predictor."""
-        if not (settings.publish_instruments or settings.publish_instrument_markers):
+        tracks need every frame), else None. ``right_result``: the paired right eye's."""
+        if not _instruments_enabled(settings):
             return None
-        right = getattr(frame, "right", None)
-        right_result = None
-        if right is not None:
-            right_pixels, right_order = image_to_numpy(right, settings.input_max_image_pixels)
-            right_result = self.instruments.right_step(right_pixels, right_order)
         skew = float(getattr(frame, "skew_s", 0.0))
         found = self.instruments.step(result, right_result, stamp, skew)
         return found, right_result is not None and self.instruments.rig is not None, skew
@@ -231,3 +242,6 @@ class FrameProcessor:
         infos.setdefault("activity", messages.label_info_msg(header, ()))
         return infos
 
+
+def _instruments_enabled(settings: NodeSettings) -> bool:
+    return bool(settings.publish_instruments or settings.publish_instrument_markers)

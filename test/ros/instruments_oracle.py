@@ -4,7 +4,7 @@
 
 The demo-size model does not type instruments well enough for 3D tips, so the instrument
 wiring is tested with the real node, the real :class:`~surg_perception.predictor.Predictor`
-(pre/post-processing, memory resets, both eyes' twins) and an injected network
+(pre/post-processing, memory resets, both eyes in one batched step) and an injected network
 (``Predictor(..., network=...)``) that returns the ground-truth segmentation logits of the
 frame it is given: it recognises the frame among the test's generated frames (both eyes)
 by a channel-order- and normalisation-invariant thumbnail, the nearest one wins.
@@ -45,9 +45,11 @@ class OracleNetwork:
         self.types = torch.from_numpy(data["types"]).long()
         self.classes = classes
 
+    batch_streams = True  # any batch: both eyes of a pair in one call, as the model
+
     def __call__(self, images: torch.Tensor, state):
-        index = int(torch.cdist(thumbnail(images.cpu()), self.thumbs).argmin())
-        types = self.types[index][None, None].float()
+        index = torch.cdist(thumbnail(images.cpu()), self.thumbs).argmin(dim=1)
+        types = self.types[index][:, None].float()
         types = F.interpolate(types, size=images.shape[-2:], mode="nearest")[:, 0].long()
         logits = F.one_hot(types, self.classes).permute(0, 3, 1, 2).float() * 10.0
         return ModelOutput(seg_logits=logits.to(images.device)), state

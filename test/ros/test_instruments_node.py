@@ -197,6 +197,7 @@ def test_stereo_sequence_gives_stable_ids_and_3d_tips(ros, sequence):
                    "the stereo skew in /diagnostics")
     skew = float(probe.diagnostics(NODE)["instruments.stereo_skew_ms.last"])
     assert skew == pytest.approx(SKEW_S * 1e3, abs=1e-3)
+    assert probe.diagnostics(NODE)["instruments.stereo_batched"] == "True"  # one forward
 
 
 def test_right_eye_stopping_leaves_mono_results_without_3d(ros, sequence):
