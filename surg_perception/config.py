@@ -93,6 +93,9 @@ class ModelConfig:
     encoder: str = "vgg16_ssd"  # "vgg16_ssd" | "mobilenet_v2"
     width_mult: float = 1.0  # scales every encoder width (tiny CPU configs use < 1)
     decoder_channels: int = 64
+    # stride 2 -> input size: "transposed" (AP-MTL) | "bilinear" (logits upsampled; the CPU
+    # configurations: models/decoders/skip_scse_decoder.py says why)
+    decoder_head: str = "transposed"
     # (layer name, output channels) pairs: the pruned channel spec. Empty = unpruned.
     channel_widths: tuple[tuple[str, int], ...] = ()
     seg_classes: tuple[str, ...] = ENDOVIS17_INSTRUMENT_TYPES

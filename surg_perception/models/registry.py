@@ -72,7 +72,8 @@ def build_apmtl(cfg: ModelConfig) -> APMTL:
         raise ConfigError(f"model.decoder_channels must be >= 1, got {cfg.decoder_channels}")
     encoder = build_encoder(cfg)
     deep = encoder.deepest_channels
-    decoder = SkipSCSEDecoder(encoder.tap_channels, cfg.decoder_channels, len(cfg.seg_classes))
+    decoder = SkipSCSEDecoder(encoder.tap_channels, cfg.decoder_channels, len(cfg.seg_classes),
+                              cfg.decoder_head)
     det_head = activity_head = hog_head = memory = None
     if cfg.detection.enabled and cfg.det_classes:
         det_head = SSDHead(encoder.det_channels, len(cfg.det_classes), cfg.detection)
