@@ -69,7 +69,7 @@ class InstrumentStream:
         model = predictor.spec.model
         self._lut = det_to_type_ids(tuple(model.seg_classes), tuple(model.det_classes))
         self._right: Predictor | None = None
-        self._batched_pairs = True  # the last pair's choice (predict_pair's ``batch``)
+        self._batched_pairs: bool | None = None  # the last pair's ``batch``; None: no pair yet
         self._first_seen: dict[int, float] = {}
         self.skews_s: list[float] = []  # since the last status() read
         self.last_skew_s: float | None = None
@@ -149,7 +149,7 @@ class InstrumentStream:
         """Counts, the last pair's skew and |skew| since the last call (ms), /diagnostics."""
         skews, self.skews_s = np.abs(np.asarray(self.skews_s)) * 1e3, []
         status: dict[str, Any] = {**self.counts, "stereo_rig": self.rig is not None}
-        if self._right is not None:  # both eyes in one forward, or one step each
+        if self._batched_pairs is not None:  # the last pair: one forward, or one step each
             # The network may refuse a batch (exported, batch of 1; the log says why).
             status["stereo_batched"] = self._batched_pairs and not self.predictor.batch_reason()
         if self.last_skew_s is not None:  # right - left of the last pair, signed

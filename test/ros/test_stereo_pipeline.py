@@ -119,6 +119,7 @@ def test_stereo_batch_chooses_one_forward_or_a_step_per_eye(setup, caplog, mode,
     settings = dataclasses.replace(settings, stereo_batch=mode)
     calls = BatchCalls(predictor.model)
     proc = FrameProcessor(Predictor(predictor.model, predictor.spec, network=calls))
+    assert "instruments.stereo_batched" not in proc.status()  # no pair yet: nothing to say
     with caplog.at_level("WARNING", logger="surg_perception.predictor"):
         outs = [proc.process(_pair(sec), settings) for sec in range(2)]
     assert calls.batches == batches
