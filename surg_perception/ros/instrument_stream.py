@@ -4,10 +4,11 @@
 (so the live node and process-bag agree). The right eye is a twin of the left eye's
 :class:`~surg_perception.predictor.Predictor` (:meth:`Predictor.fork`: the same network
 and weights, its own temporal memory); a stereo pair runs as ONE batched forward of both
-eyes (:func:`~surg_perception.predictor.step_streams`), or as one step per eye where the
-network takes a batch of 1 (an exported backend; said once in the log and in
-/diagnostics ``instruments.stereo_batched``). Tracks live on the left eye and reset with
-the memory.
+eyes (:func:`~surg_perception.predictor.step_streams`) or as one step per eye: the node's
+``stereo.batch`` chooses (:func:`batch_eyes`), and a network taking a batch of 1 (an
+exported backend) steps per eye anyway (said once in the log). /diagnostics
+``instruments.stereo_batched`` says which the last pair took. Tracks live on the left eye
+and reset with the memory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from surg_perception.instruments import (
     BoxDetections,
@@ -35,6 +37,20 @@ def eye_twin(predictor: Predictor) -> Predictor:
     return predictor.fork()
 
 
+def batch_eyes(mode: str | bool, device: torch.device) -> bool:
+    """``stereo.batch`` (``auto`` | ``true`` | ``false``, or a bool) -> whether a pair runs
+    as one batch of 2 on ``device`` (else one step per eye)."""
+    choice = str(mode).lower()
+    if choice == "auto":
+        # Measured (BENCHMARKS.md "Stereo", CPU, 1 thread, network stage of a pair over
+        # mono): light 512x640 batched 2.37x vs 1.97x as two steps, tiny 256x320 2.40x vs
+        # 2.20x; only the overhead-bound tiny 96x128 gains (1.36x vs 1.94x). One image
+        # already keeps a CPU thread busy, so a batch saves just per-call overhead and its
+        # doubled working set costs more. A batch of 1 leaves most of a GPU idle: batch there.
+        return device.type == "cuda"
+    return choice == "true"
+
+
 def det_to_type_ids(seg_classes: tuple[str, ...], det_classes: tuple[str, ...]) -> np.ndarray:
     """LUT detection label (1..K) -> type-mask id (by class name; 0: not a mask class)."""
     lut = np.zeros(len(det_classes) + 1, np.int64)
@@ -53,6 +69,7 @@ class InstrumentStream:
         model = predictor.spec.model
         self._lut = det_to_type_ids(tuple(model.seg_classes), tuple(model.det_classes))
         self._right: Predictor | None = None
+        self._batched_pairs: bool | None = None  # the last pair's ``batch``; None: no pair yet
         self._first_seen: dict[int, float] = {}
         self.skews_s: list[float] = []  # since the last status() read
         self.last_skew_s: float | None = None
@@ -72,14 +89,19 @@ class InstrumentStream:
         if self._right is not None:
             self._right.reset()
 
-    def predict_pair(self, left: Eye, right: Eye, want_color_mask: bool = False
-                     ) -> tuple[FrameResult, FrameResult]:
-        """Both eyes through one batched forward, each with its own temporal memory.
+    def predict_pair(self, left: Eye, right: Eye, want_color_mask: bool = False,
+                     batch: bool = True) -> tuple[FrameResult, FrameResult]:
+        """Both eyes, each with its own temporal memory: one batched forward (``batch``)
+        or one step per eye (:func:`batch_eyes` says which is faster where).
 
         The right eye decodes with the left's live thresholds; only the left's colour
         mask is made (the outputs show the left eye).
         """
         eyes = [self.predictor, self._right_eye()]
+        self._batched_pairs = batch
+        if not batch:
+            return (self.predictor.step(left[0], left[1], want_color_mask),
+                    eyes[1].step(right[0], right[1]))
         left_result, right_result = step_streams(eyes, [left[0], right[0]],
                                                  [left[1], right[1]], [want_color_mask, False])
         return left_result, right_result
@@ -127,8 +149,9 @@ class InstrumentStream:
         """Counts, the last pair's skew and |skew| since the last call (ms), /diagnostics."""
         skews, self.skews_s = np.abs(np.asarray(self.skews_s)) * 1e3, []
         status: dict[str, Any] = {**self.counts, "stereo_rig": self.rig is not None}
-        if self._right is not None:  # both eyes in one forward, or one step each (log says why)
-            status["stereo_batched"] = not self.predictor.batch_reason()
+        if self._batched_pairs is not None:  # the last pair: one forward, or one step each
+            # The network may refuse a batch (exported, batch of 1; the log says why).
+            status["stereo_batched"] = self._batched_pairs and not self.predictor.batch_reason()
         if self.last_skew_s is not None:  # right - left of the last pair, signed
             status["stereo_skew_ms.last"] = self.last_skew_s * 1e3
         if skews.size:

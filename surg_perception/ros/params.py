@@ -40,6 +40,7 @@ OUTPUTS = ("mask", "mask_color", "overlay", "detections", "activity", "scene", "
            "instrument_markers")
 UNSET = -1.0  # a threshold parameter left at this value means "the checkpoint's value"
 UNSET_FLAG = "checkpoint"  # the same for a switch (detection.box_fill: true | false | this)
+STEREO_BATCH = ("auto", "true", "false")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +52,8 @@ class ParamSpec:
     range: tuple[float, float] | None = None
     choices: tuple[str, ...] = ()
     unset: Any = None  # sentinel accepted besides ``range``: the checkpoint's value
+    # A choice of "true"/"false" may arrive as a bool: ``-p x:=true`` and YAML read it so.
+    bool_choices: bool = False
 
 
 _SPECS = (
@@ -99,6 +102,10 @@ _SPECS = (
     ParamSpec("stereo.max_wait_s", 0.1, CONFIGURE,
               "a left image waits at most this for its right one, then goes on mono (no 3D)",
               (0.0, 10.0)),
+    ParamSpec("stereo.batch", "auto", CONFIGURE,
+              "both eyes in one batched forward (true) or one step per eye (false); auto: "
+              "batched on CUDA, one step per eye on the CPU (faster there at useful sizes)",
+              choices=STEREO_BATCH, bool_choices=True),
     ParamSpec("memory.override", False, CONFIGURE,
               "replace the checkpoint's memory tau/n/alpha/beta with the values below"),
     ParamSpec("memory.tau", 4, CONFIGURE, "local memory: previous frames (ELA)", (1, 64)),
@@ -155,6 +162,7 @@ class NodeSettings:
     stereo_enabled: bool
     stereo_slop_s: float
     stereo_max_wait_s: float
+    stereo_batch: str | bool  # STEREO_BATCH, or a bool for "true"/"false"
     memory_override: bool
     memory_tau: int
     memory_n: int
@@ -179,8 +187,9 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     text = f"[{spec.kind}] {spec.description}"
     if spec.choices:
         text += f"; one of {', '.join(spec.choices)}"
-    # A switch with a "checkpoint" sentinel holds a bool or that string.
-    dynamic = isinstance(spec.unset, str)
+    # A switch with a "checkpoint" sentinel holds a bool or that string; so does a
+    # true/false/... choice (the command line and YAML turn "true" into a bool).
+    dynamic = isinstance(spec.unset, str) or spec.bool_choices
     desc = ParameterDescriptor(description=text, read_only=spec.kind == LAUNCH,
                                dynamic_typing=dynamic)
     if spec.range is not None and isinstance(spec.default, float):
@@ -219,6 +228,8 @@ def check_settings(settings: NodeSettings) -> None:
         value = getattr(settings, field_name(name))
         if spec.unset is not None and value == spec.unset:
             continue
+        if spec.bool_choices and isinstance(value, bool):
+            value = str(value).lower()
         if spec.choices and value not in spec.choices:
             raise ConfigError(
                 f"parameter {name}={value!r} is invalid; use one of {list(spec.choices)}")

@@ -20,7 +20,7 @@ from surg_perception.image_msgs import compressed_to_numpy, image_to_numpy, to_b
 from surg_perception.predictor import FrameResult, Predictor, resolve_device
 from surg_perception.processing.overlay import OverlayOptions, render_overlay
 from surg_perception.ros import messages
-from surg_perception.ros.instrument_stream import InstrumentStream
+from surg_perception.ros.instrument_stream import InstrumentStream, batch_eyes
 from surg_perception.ros.instruments_out import instruments_msg, markers_msg
 from surg_perception.ros.params import OUTPUTS, UNSET, UNSET_FLAG, NodeSettings
 from surg_perception.ros.worker import FrameKey, PendingFrame, is_duplicate, reset_reason
@@ -63,7 +63,8 @@ def load_predictor(settings: NodeSettings) -> Predictor:
     predictor.postprocess = resolve_postprocess(spec.postprocess, settings)
     if settings.model_warmup_steps:
         predictor.warmup(*spec.preprocess.input_size, steps=settings.model_warmup_steps)
-        if settings.stereo_enabled:  # the pair's batch of 2 has its own shapes to warm
+        if settings.stereo_enabled and batch_eyes(settings.stereo_batch, device):
+            # the pair's batch of 2 has its own shapes to warm
             predictor.warmup(*spec.preprocess.input_size, settings.model_warmup_steps, 2)
     return predictor
 
@@ -148,9 +149,10 @@ class FrameProcessor:
         right = self._right_eye(frame, settings)
         if right is None:
             result, right_result = self.predictor.step(pixels, order, want_color), None
-        else:  # both eyes in one batched forward
+        else:  # both eyes: one batched forward or one step each (stereo.batch)
+            batch = batch_eyes(settings.stereo_batch, self.predictor.device)
             result, right_result = self.instruments.predict_pair((pixels, order), right,
-                                                                 want_color)
+                                                                 want_color, batch)
         found = self._instruments(frame, result, right_result, key.stamp_ns / 1e9, settings)
         latency_ms = (time.monotonic() - frame.received) * 1e3
         built = self._build(msg.header, pixels, order, result, settings, latency_ms, reason, fps,

@@ -92,6 +92,7 @@ def ros(start_node, make_probe, repo_root, oracle_checkpoint, sequence):
         "model.warmup_steps": 0, "autostart": True, "stereo.enabled": True,
         "stereo.slop_s": 0.01, "stereo.max_wait_s": 0.5, "instruments.stale_after_s": 30.0,
         "input.qos": "reliable", "memory.reset_gap_s": 0.0,  # a loaded CI: no gap resets
+        "stereo.batch": True,  # the batched path on the CPU too (auto steps per eye there)
     }, entry=[str(repo_root / "test" / "ros" / "instruments_oracle.py"), str(sequence["npz"])],
         env={"PYTHONPATH": path})
     probe = make_probe("instruments_probe")

@@ -76,10 +76,21 @@ def test_only_the_sentinel_is_accepted_outside_the_range(name, value):
     ("model.dtype", "int8", "fp32"),
     ("detection.score_threshold", 1.5, r"\[0.0, 1.0\]"),
     ("memory.tau", 0, "outside"),
+    ("stereo.batch", "yes", "auto"), ("stereo.batch", 1, "auto"),
 ])
 def test_invalid_values_are_rejected_with_the_choices(name, value, match):
     with pytest.raises(ConfigError, match=match):
         settings_from_values({name: value})
+
+
+def test_stereo_batch_takes_its_choices_or_a_bool():
+    """``-p stereo.batch:=true`` (and YAML ``true``) arrive as a bool: the same choice."""
+    assert settings_from_values({}).stereo_batch == "auto"
+    for value in ("auto", "true", "false", True, False):
+        assert settings_from_values({"stereo.batch": value}).stereo_batch == value
+    assert descriptor(SPECS["stereo.batch"]).dynamic_typing
+    assert "one of auto, true, false" in descriptor(SPECS["stereo.batch"]).description
+    assert "cleanup" in check_update(DEFAULTS, {"stereo.batch": "true"}, "active")
 
 
 def test_both_inputs_off_is_rejected():
@@ -130,15 +141,19 @@ def test_node_declares_and_guards_parameters():
     try:
         node = ApmtlNode(context=context, parameter_overrides=[
             Parameter("detection.score_threshold", value=0.25),
-            Parameter("detection.box_fill", value=False)])
+            Parameter("detection.box_fill", value=False),
+            Parameter("stereo.batch", value=True)])
         try:
             assert node.get_parameter("detection.score_threshold").value == 0.25
             assert node.get_parameter("detection.box_fill").value is False
+            assert node.get_parameter("stereo.batch").value is True  # as from -p x:=true
             for name, value, ok in (("detection.box_fill", UNSET_FLAG, True),
                                     ("detection.box_fill", True, True),
                                     ("detection.box_fill", "on", False),
                                     ("detection.score_threshold", UNSET, True),
-                                    ("detection.score_threshold", -0.5, False)):
+                                    ("detection.score_threshold", -0.5, False),
+                                    ("stereo.batch", "false", True),
+                                    ("stereo.batch", "sometimes", False)):
                 result = node.set_parameters([Parameter(name, value=value)])[0]
                 assert result.successful == ok, (name, value, result.reason)
             assert node.describe_parameter("memory.tau").integer_range[0].to_value == 64

@@ -1,17 +1,20 @@
 """FrameProcessor's stereo path without DDS: both eyes in one batched forward, each eye with
-its own memory; a network taking a batch of 1 runs the eyes one step each, and says so."""
+its own memory; a network taking a batch of 1 runs the eyes one step each, and says so;
+``stereo.batch`` chooses between the two (auto: batched on CUDA only)."""
 
 import dataclasses
 import time
 
 import numpy as np
 import pytest
+import torch
 
 from surg_perception.data.synth_camera import camera_info, make_camera
 from surg_perception.image_msgs import image_to_numpy
 from surg_perception.instruments import StereoRig
 from surg_perception.predictor import Predictor
 from surg_perception.ros.conversions import numpy_to_image
+from surg_perception.ros.instrument_stream import batch_eyes
 from surg_perception.ros.params import settings_from_values
 from surg_perception.ros.pipeline import FrameProcessor, load_predictor
 from surg_perception.ros.stereo_input import StereoFrame
@@ -42,11 +45,17 @@ class Calls:
         return self.model(images, state=state)
 
 
+class BatchCalls(Calls):
+    """The same, taking any batch (as the eager model does)."""
+
+    batch_streams = True
+
+
 @pytest.fixture(scope="module")
 def setup(tiny_checkpoint):
     settings = settings_from_values({"model.checkpoint": str(tiny_checkpoint),
                                      "model.device": "cpu", "model.warmup_steps": 1,
-                                     "stereo.enabled": True})
+                                     "stereo.enabled": True, "stereo.batch": True})
     return load_predictor(settings), settings
 
 
@@ -97,3 +106,53 @@ def test_a_network_of_batch_one_runs_each_eye_and_says_so(setup, caplog):
 
 def _pixels(msg) -> np.ndarray:
     return image_to_numpy(msg)[0]
+
+
+@pytest.mark.parametrize("mode, batches, batched", [
+    ("true", [2, 2], True), (True, [2, 2], True),
+    ("false", [1, 1, 1, 1], False), (False, [1, 1, 1, 1], False),
+    ("auto", [1, 1, 1, 1], False),  # on the CPU two steps are faster (BENCHMARKS.md)
+])
+def test_stereo_batch_chooses_one_forward_or_a_step_per_eye(setup, caplog, mode, batches,
+                                                            batched):
+    predictor, settings = setup
+    settings = dataclasses.replace(settings, stereo_batch=mode)
+    calls = BatchCalls(predictor.model)
+    proc = FrameProcessor(Predictor(predictor.model, predictor.spec, network=calls))
+    assert "instruments.stereo_batched" not in proc.status()  # no pair yet: nothing to say
+    with caplog.at_level("WARNING", logger="surg_perception.predictor"):
+        outs = [proc.process(_pair(sec), settings) for sec in range(2)]
+    assert calls.batches == batches
+    assert proc.status()["instruments.stereo_batched"] is batched
+    assert not any("one network step each" in r.message for r in caplog.records)  # chosen
+    # Either way one memory per eye (batched == per-eye steps: test_batched_eyes.py).
+    right = proc.instruments._right
+    assert proc.predictor.memory_info()["local_size"] == right.memory_info()["local_size"] == 2
+    assert not outs[-1].memory_reset
+
+
+def test_auto_batches_on_cuda_only():
+    assert batch_eyes("auto", torch.device("cuda", 0)) is True
+    assert batch_eyes("auto", torch.device("cpu")) is False
+    for mode, device in ((True, "cpu"), ("true", "cpu"), ("TRUE", "cuda")):
+        assert batch_eyes(mode, torch.device(device)) is True
+    for mode, device in ((False, "cuda"), ("false", "cuda"), ("false", "cpu")):
+        assert batch_eyes(mode, torch.device(device)) is False
+
+
+def test_warmup_runs_the_pair_batch_only_when_pairs_batch(tiny_checkpoint, monkeypatch):
+    """load_predictor warms a batch of 2 for stereo only where the pairs will batch."""
+    seen = []
+    original = Predictor.warmup
+
+    def warmup(self, height, width, steps=2, streams=1):
+        seen.append(streams)
+        original(self, height, width, steps, streams)
+
+    monkeypatch.setattr(Predictor, "warmup", warmup)
+    for mode, want in (("true", [1, 2]), ("auto", [1]), ("false", [1])):
+        seen.clear()
+        load_predictor(settings_from_values({
+            "model.checkpoint": str(tiny_checkpoint), "model.device": "cpu",
+            "model.warmup_steps": 1, "stereo.enabled": True, "stereo.batch": mode}))
+        assert seen == want, mode
