@@ -72,8 +72,11 @@ def build_apmtl(cfg: ModelConfig) -> APMTL:
         raise ConfigError(f"model.decoder_channels must be >= 1, got {cfg.decoder_channels}")
     encoder = build_encoder(cfg)
     deep = encoder.deepest_channels
+    if len(cfg.part_classes) == 1:
+        raise ConfigError("model.part_classes: give at least 2 classes (background first) "
+                          "or none (no part head)")
     decoder = SkipSCSEDecoder(encoder.tap_channels, cfg.decoder_channels, len(cfg.seg_classes),
-                              cfg.decoder_head)
+                              cfg.decoder_head, len(cfg.part_classes))
     det_head = activity_head = hog_head = memory = None
     if cfg.detection.enabled and cfg.det_classes:
         det_head = SSDHead(encoder.det_channels, len(cfg.det_classes), cfg.detection)
