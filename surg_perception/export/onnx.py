@@ -5,8 +5,9 @@ memory, one input per :meth:`MemoryState.names` field. Outputs: ``seg_logits [1,
 ``class_mask [1, H, W]`` int64, ``det_scores [1, P, K]`` (softmax, background dropped) and
 ``det_boxes [1, P, 4]`` (xyxy in [0, 1] of the input) when the model detects,
 ``activity_probs [1, A]`` when it classifies activity, ``part_logits [1, P, H, W]`` and
-``part_mask [1, H, W]`` int64 with a part head, then ``<name>_out`` for every state field. NMS and box-fill stay outside (``processing.postprocess``). The HOG head is a
-training-only head and is absent. The spec, class names and preprocessing travel in the
+``part_mask [1, H, W]`` int64 with a part head, then ``<name>_out`` for every state field.
+NMS and box-fill stay outside (``processing.postprocess``). The HOG head is a training-only
+head and is absent. The spec, class names and preprocessing travel in the
 model's ``metadata_props``.
 """
 
@@ -58,7 +59,8 @@ class _StepBase(nn.Module):
 
 class InferenceStep(_StepBase):
     """``(image, *state) -> (seg_logits, class_mask, [det_scores, det_boxes], [activity_probs],
-    [part_logits, part_mask], *new_state)``; the model runs in eval mode with its priors fixed for ``spec``'s input size."""
+    [part_logits, part_mask], *new_state)``; the model runs in eval mode with its priors fixed
+    for ``spec``'s input size."""
 
     def __init__(self, model: nn.Module, spec: ModelSpec) -> None:
         super().__init__(model)
@@ -123,8 +125,9 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: str | Path, opset: int 
 
 class NetworkStep(_StepBase):
     """``(image, *state) -> (seg_logits, [det_logits, det_deltas], [activity_logits],
-    [part_logits], *new_state)``: the network's raw outputs, for runtimes that feed the Predictor's own
-    post-processing (:mod:`surg_perception.backends`), so decoding and NMS stay identical."""
+    [part_logits], *new_state)``: the network's raw outputs, for runtimes that feed the
+    Predictor's own post-processing (:mod:`surg_perception.backends`), so decoding and NMS stay
+    identical."""
 
     def output_names(self) -> list[str]:
         names = ["seg_logits"] + ["det_logits", "det_deltas"] * self.has_detection

@@ -29,9 +29,10 @@ class APMTL(nn.Module):
     Returns ``(ModelOutput, state)``:
         seg_logits ``[B, S, H, W]``; part_logits ``[B, P, H, W]`` or None (the decoder's
         ``part_head``, on the type head's features; ``seg_decoder(taps)`` returns both,
-        ``models/decoders/skip_scse_decoder.py``); det_logits ``[B, P, K+1]`` / det_deltas ``[B, P, 4]``
-        against ``self.priors(H, W)`` (None without a detection head); activity_logits
-        ``[B, A]`` or None; hog ``[B, D]`` only in training mode with a HOG head.
+        ``models/decoders/skip_scse_decoder.py``); det_logits ``[B, P, K+1]`` / det_deltas
+        ``[B, P, 4]`` against ``self.priors(H, W)`` (None without a detection head);
+        activity_logits ``[B, A]`` or None; hog ``[B, D]`` only in training mode with a HOG
+        head.
 
     Memory: ``read`` aggregates the deepest encoder map with past frames before any decoder
     runs; after the segmentation, the frame is offered to the global memory with confidence

@@ -35,7 +35,8 @@ class PerceptionModel(Protocol):
     always None without memory). ``has_detection`` / ``has_activity`` say which optional
     outputs are not None; ``has_memory`` whether a state is carried. ``priors(H, W)`` gives
     the ``[P, 4]`` cxcywh prior boxes the detection outputs refer to (only when
-    ``has_detection``); ``has_parts`` whether ``part_logits`` is not None. Callers read these flags; they never probe with ``getattr``.
+    ``has_detection``); ``has_parts`` whether ``part_logits`` is not None. Callers read these
+    flags; they never probe with ``getattr``.
     """
 
     @property
