@@ -81,14 +81,16 @@ class EndoVis17TestDataset(SequenceDataset):
         root: folder holding the test frames' ``instrument_dataset_<k>/left_frames``.
         sequences: sequence numbers to load (default: every one under ``root``).
         labels: ``instrument_2017_test`` folder (default: ``root``).
-        target, activity, frame_size, include_other, parts: as :class:`EndoVis17Dataset`.
+        target, activity, frame_size, include_other: as :class:`EndoVis17Dataset`.
+        parts: fill ``FrameSample.part_mask`` from ``PartsSegmentation``: True required,
+            False never, None where the sequence has that folder (like ``activity``).
     """
 
     def __init__(self, root: str | Path, sequences: Sequence[int] | None = None, *,
                  labels: str | Path | None = None, target: str = "type",
                  activity: bool | None = None,
                  frame_size: tuple[int, int] | None = ENDOVIS17_CROP_SIZE,
-                 include_other: bool = False, parts: bool = False) -> None:
+                 include_other: bool = False, parts: bool | None = False) -> None:
         if target not in TARGETS:
             raise ConfigError(f"target {target!r} unknown; use one of {', '.join(TARGETS)}")
         self.root = Path(root)
@@ -109,6 +111,8 @@ class EndoVis17TestDataset(SequenceDataset):
 
     def _label_dirs(self, name: str) -> list[Path]:
         kinds = [TYPE_DIR] + ([PARTS_DIR] if self.target == "part" or self.parts else [])
+        if self.parts is None and (self.labels / name / PARTS_DIR).is_dir():
+            kinds.append(PARTS_DIR)
         return [self.labels / name / kind for kind in kinds]
 
     def _index_sequence(self, name: str) -> list[FrameRef]:
@@ -155,7 +159,8 @@ class EndoVis17TestDataset(SequenceDataset):
         types = self._read_mask(path, raw.shape, range(NUM_TYPES + 1), box)
         mask = self._target(types, ref, raw.shape, box, self.target)
         parts = None
-        if self.parts:
+        present = (self.labels / ref.sequence / PARTS_DIR).is_dir()
+        if self.parts or (self.parts is None and present):
             parts = mask if self.target == "part" else \
                 self._target(types, ref, raw.shape, box, "part")
         present = [int(t) for t in np.unique(types) if t > 0]

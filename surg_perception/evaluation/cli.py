@@ -80,7 +80,7 @@ def _dataset(args: argparse.Namespace, spec):
                               "drop --fold/--split")
         return EndoVis17TestDataset(args.data, args.sequences, labels=args.test_labels,
                                     target=mask_target(spec), frame_size=None,
-                                    parts=wants_parts(spec))
+                                    parts=None if wants_parts(spec) else False)
     # The model's own crop rule, as the Predictor applies it to camera frames.
     kwargs = {"crop": spec.preprocess.crop, "border_threshold": spec.preprocess.border_threshold,
               "parts": wants_parts(spec)}  # part labels for a part head's part IoU

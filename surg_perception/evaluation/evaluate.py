@@ -147,7 +147,8 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
         instance typing alone and with box-fill), ``map50`` (NaN without a detection head),
         ``protocol`` (ISINet's Challenge IoU / IoU / mcIoU / per-class IoU per row, see
         ``protocol.py``; ``part_iou`` where the results carry a part mask and the dataset
-        part labels: a part head, ``EndoVis17Dataset(parts=True)``) and, with an activity head, ``activity_accuracy``/``_f1``.
+        part labels: a part head, ``EndoVis17Dataset(parts=True)``) and, with an activity
+        head, ``activity_accuracy``/``_f1``.
     """
     from tqdm import tqdm
 

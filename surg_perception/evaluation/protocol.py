@@ -32,9 +32,10 @@ ISINet's code also prints a cumulative ``sum(I) / sum(U)`` ("mIoU") that skips t
 frames with an empty prediction; no paper reports it, so it is left out.
 
 Part segmentation (a model with ``model.part_classes``; :meth:`ProtocolScores.update_parts`
-takes its camera-space part mask, ``FramePrediction.part_mask``): :func:`part_frame_iou` is the per-frame part IoU of the EndoVis 2017 part results
-(TernausNet's ``general_jaccard``): mean IoU over the parts of the ground truth; a frame
-without ground-truth parts scores 1 when the prediction has none either, else 0.
+takes its camera-space part mask, ``FramePrediction.part_mask``): :func:`part_frame_iou` is
+the per-frame part IoU of the EndoVis 2017 part results (TernausNet's ``general_jaccard``):
+mean IoU over the parts of the ground truth; a frame without ground-truth parts scores 1 when
+the prediction has none either, else 0.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def build_apmtl(cfg: ModelConfig) -> APMTL:
         raise ConfigError("model.part_classes: give at least 2 classes (background first) "
                           "or none (no part head)")
     decoder = SkipSCSEDecoder(encoder.tap_channels, cfg.decoder_channels, len(cfg.seg_classes),
-                              cfg.decoder_head, len(cfg.part_classes))
+                              cfg.decoder_head)
     det_head = activity_head = hog_head = memory = None
     if cfg.detection.enabled and cfg.det_classes:
         det_head = SSDHead(encoder.det_channels, len(cfg.det_classes), cfg.detection)
@@ -86,6 +86,8 @@ def build_apmtl(cfg: ModelConfig) -> APMTL:
         hog_head = HogHead(deep, cfg.hog)
     if cfg.memory.enabled:
         memory = DualMemory(deep, cfg.memory)
+    if cfg.part_classes:  # last: the other parts' seeded weights do not depend on it
+        decoder.attach_part_head(len(cfg.part_classes))
     return APMTL(encoder, decoder, det_head, activity_head, hog_head, memory)
 
 

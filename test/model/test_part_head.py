@@ -87,3 +87,13 @@ def test_model_info_shows_the_part_head(tiny):
     assert "part head (in seg_decoder)" in format_info(info)
     plain = dataclasses.replace(tiny, model=dataclasses.replace(tiny.model, part_classes=()))
     assert model_info(plain, (64, 96))["part_head"] is None
+
+
+def test_the_part_head_leaves_the_other_seeded_weights_alone(tiny):
+    torch.manual_seed(0)
+    parted = build_model(tiny.model).state_dict()
+    torch.manual_seed(0)
+    plain = build_model(dataclasses.replace(tiny.model, part_classes=())).state_dict()
+    assert set(parted) - set(plain) == {"seg_decoder.part_head.0.weight",
+                                        "seg_decoder.part_head.0.bias"}
+    assert all(torch.equal(parted[name], value) for name, value in plain.items())

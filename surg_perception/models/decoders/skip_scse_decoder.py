@@ -90,10 +90,16 @@ class SkipSCSEDecoder(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.head = _head(head, channels, num_classes)
         self.shared_upsampling = head == "transposed"
-        self.part_head = None
+        self.head_kind, self.channels = head, channels
+        self.part_head: nn.Module | None = None
         if part_classes:
-            self.part_head = nn.Conv2d(channels, part_classes, 1) if self.shared_upsampling \
-                else _head(head, channels, part_classes)
+            self.attach_part_head(part_classes)
+
+    def attach_part_head(self, part_classes: int) -> None:
+        """Add the part head (random weights). ``build_apmtl`` calls it after every other
+        part, so a seeded build draws the same weights for the rest with or without it."""
+        self.part_head = nn.Conv2d(self.channels, part_classes, 1) if self.shared_upsampling \
+            else _head(self.head_kind, self.channels, part_classes)
 
     def forward(self, taps: list[Tensor]) -> tuple[Tensor, Tensor | None]:
         """``(type logits, part logits or None)``, both at the input size."""
