@@ -69,7 +69,8 @@ def model_info(spec: ModelSpec, input_size: tuple[int, int] | None = None) -> di
     Returns a JSON-ready dict: ``name``, ``input_size``, ``params`` (per top-level part,
     ``total`` and ``inference`` = total without the training-only HOG head), ``gflops``
     (per part and ``total``, batch 1), ``memory`` overhead (``params``, ``gflops``: the
-    difference with memory switched off) and ``num_priors``.
+    difference with memory switched off), ``num_priors`` and ``part_head`` (None, or its
+    ``classes``, ``params`` and ``gflops``: a head of ``seg_decoder``, counted there too).
     """
     size = tuple(input_size or spec.preprocess.input_size)
     model, flops = _measure(spec, size)
@@ -86,7 +87,13 @@ def model_info(spec: ModelSpec, input_size: tuple[int, int] | None = None) -> di
         "gflops": gflops,
         "memory": None,
         "num_priors": None,
+        "part_head": None,
     }
+    if model.has_parts:
+        head = f"{type(model).__name__}.seg_decoder.part_head"
+        info["part_head"] = {"classes": list(spec.model.part_classes),
+                             "params": param_count(model.seg_decoder.part_head),
+                             "gflops": flops.get(head, 0) / 1e9}
     if model.has_detection:
         anchors = priors_per_location(model.det_head.cfg)
         sizes = model.feature_sizes(*size)
@@ -213,6 +220,10 @@ def format_info(info: dict[str, Any]) -> str:
                      f"{mem['gflops']:.3f} GFLOPs")
     if info["num_priors"] is not None:
         lines.append(f"prior boxes: {info['num_priors']}")
+    if info.get("part_head"):
+        part = info["part_head"]
+        lines.append(f"part head (in seg_decoder): {', '.join(part['classes'])}; "
+                     f"{part['params']:,} params, {part['gflops']:.3f} GFLOPs")
     if info.get("prior_coverage"):
         lines.append(format_coverage(info["prior_coverage"]))
     return "\n".join(lines)

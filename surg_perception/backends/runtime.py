@@ -22,7 +22,7 @@ from surg_perception.models.outputs import ModelOutput
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_,
               "tensor(int32)": np.int32}
 _STATE = MemoryState.names()
-_OUTPUTS = ("seg_logits", "det_logits", "det_deltas", "activity_logits")
+_OUTPUTS = ("seg_logits", "det_logits", "det_deltas", "activity_logits", "part_logits")
 
 
 class BackendUnavailableError(SurgPerceptionError, RuntimeError):

@@ -83,6 +83,7 @@ class ClipBatch:
     labels    ``labels[b][t]`` int64 ``[N]`` 1-based type ids
     activity  int64 ``[B, T]``, -1 when unknown
     sequences B sequence names; frames int64 ``[B, T]`` frame numbers
+    part_masks int64 ``[B, T, H, W]`` part ids, or None unless every frame has a part mask
     """
 
     images: torch.Tensor
@@ -92,6 +93,7 @@ class ClipBatch:
     activity: torch.Tensor
     sequences: list[str]
     frames: torch.Tensor
+    part_masks: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> ClipBatch:
         """Move every tensor to ``device`` (dtypes unchanged)."""
@@ -99,7 +101,8 @@ class ClipBatch:
             self, images=self.images.to(device), masks=self.masks.to(device),
             boxes=[[b.to(device) for b in clip] for clip in self.boxes],
             labels=[[lb.to(device) for lb in clip] for clip in self.labels],
-            activity=self.activity.to(device), frames=self.frames.to(device))
+            activity=self.activity.to(device), frames=self.frames.to(device),
+            part_masks=None if self.part_masks is None else self.part_masks.to(device))
 
 
 def collate_clips(clips: Sequence[Clip]) -> ClipBatch:
@@ -113,6 +116,9 @@ def collate_clips(clips: Sequence[Clip]) -> ClipBatch:
     if len(sizes) != 1 or len(lengths) != 1:
         raise DatasetError(f"cannot batch clips with frame sizes {sorted(sizes)} and lengths "
                            f"{sorted(lengths)}; add a transforms.Resize to the ClipDataset")
+    parts = None
+    if all(s.part_mask is not None for clip in clips for s in clip):
+        parts = torch.from_numpy(np.stack([[s.part_mask for s in clip] for clip in clips]))
     return ClipBatch(
         images=torch.from_numpy(np.stack([[s.image for s in clip] for clip in clips])),
         masks=torch.from_numpy(np.stack([[s.mask for s in clip] for clip in clips])).long(),
@@ -121,4 +127,5 @@ def collate_clips(clips: Sequence[Clip]) -> ClipBatch:
         activity=torch.tensor([[s.activity for s in clip] for clip in clips], dtype=torch.int64),
         sequences=[clip[0].sequence for clip in clips],
         frames=torch.tensor([[s.frame for s in clip] for clip in clips], dtype=torch.int64),
+        part_masks=None if parts is None else parts.long(),
     )

@@ -28,6 +28,9 @@ Per frame:
 - 1920x1080 frames and masks are cropped to 1280x1024 at offset (320, 28); 1280x1024 frames
   are used as is; other sizes are errors unless ``frame_size`` says otherwise (synthetic
   data, see ``synth.py``).
+- ``parts=True``: the sample also carries the part target (``FrameSample.part_mask``, ids
+  of :data:`PART_CLASSES`) from the same mask files as the main target, for a model with a
+  part head (``model.part_classes``, :func:`wants_parts`).
 - No box files exist for EndoVis17, so boxes are derived from the instance masks: one tight
   box per instrument folder whose (cropped) mask is non-empty, labelled with its type id.
 """
@@ -40,7 +43,11 @@ import re
 
 import numpy as np
 
-from surg_perception.classes import ENDOVIS17_CROP_SIZE, ENDOVIS17_CV_FOLDS
+from surg_perception.classes import (
+    ENDOVIS17_CROP_SIZE,
+    ENDOVIS17_CV_FOLDS,
+    ENDOVIS17_PART_VALUES,
+)
 from surg_perception.config import ModelSpec
 from surg_perception.data.activity import read_activity
 from surg_perception.data.endovis17_names import INSTRUMENT_NAMES, OTHER, instrument_type_id
@@ -63,6 +70,7 @@ INSTRUMENT_FOLDER_TYPES: dict[str, int] = {
     for base, type_id in INSTRUMENT_NAMES.items() for side in ("", "Left_", "Right_")
 }
 PART_IDS = {10: 1, 20: 2, 30: 3}  # part value -> part class (0 background)
+PART_CLASSES = ("background", *(ENDOVIS17_PART_VALUES[v] for v in PART_IDS))
 # Extra value an Other mask may carry: the release's mappings.json names 40 "Probe", which has
 # no part class (background in the part target even with include_other=True).
 OTHER_PART_VALUES = (40,)
@@ -84,6 +92,22 @@ def mask_target(spec: ModelSpec) -> str:
             f"model.seg_classes has {count} classes; EndoVis17 training supports "
             f"{sorted(_TARGETS)} (type, part, binary masks)")
     return _TARGETS[count]
+
+
+def wants_parts(spec: ModelSpec) -> bool:
+    """Whether the model has a part head, so its data must carry EndoVis17 part masks.
+
+    Raises:
+        ConfigError: ``model.part_classes`` is set but is not the EndoVis17 part vocabulary
+            (the loaders write ids 0..3 of :data:`PART_CLASSES`).
+    """
+    parts = tuple(spec.model.part_classes)
+    if parts and len(parts) != len(PART_CLASSES):
+        raise ConfigError(
+            f"model.part_classes has {len(parts)} classes; the EndoVis17 part masks have "
+            f"{len(PART_CLASSES)} ({', '.join(PART_CLASSES)}): set exactly these, or [] for "
+            "no part head")
+    return bool(parts)
 
 
 def fold_sequences(fold: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -173,6 +197,7 @@ class EndoVis17Dataset(SequenceDataset):
             (default False, the challenge convention; the type target always keeps it).
         crop, border_threshold: the crop rule (``PreprocessConfig.crop``, default
             ``"endovis17"``), applied to the frame and its masks by ``processing.crop``.
+        parts: also fill ``FrameSample.part_mask`` (the ``'part'`` target) from the same read.
 
     Samples are :class:`FrameSample` with image ``[1024, 1280, 3]`` for original data.
     """
@@ -182,8 +207,9 @@ class EndoVis17Dataset(SequenceDataset):
                  activity: bool | None = None,
                  frame_size: tuple[int, int] | None = ENDOVIS17_CROP_SIZE,
                  include_other: bool = False, crop: str = "endovis17",
-                 border_threshold: int = 10) -> None:
+                 border_threshold: int = 10, parts: bool = False) -> None:
         self.root = Path(root)
+        self.parts = parts
         self.frame_size = frame_size
         self.include_other = include_other
         self.crop, self.border_threshold = crop, border_threshold
@@ -220,13 +246,13 @@ class EndoVis17Dataset(SequenceDataset):
                                        f"frame {frame}")
         return [FrameRef(seq_dir.name, frame_number(f), f) for f in frames]
 
-    def _target_mask(self, gt: np.ndarray, type_id: int, path: Path) -> np.ndarray:
-        if self.target == "type":
+    def _target_mask(self, gt: np.ndarray, type_id: int, path: Path, target: str) -> np.ndarray:
+        if target == "type":
             return (gt > 0).astype(np.uint8) * type_id
         other = type_id == OTHER
         if other and not self.include_other:
             return np.zeros_like(gt)  # not a robotic instrument: background (challenge rule)
-        if self.target == "binary":
+        if target == "binary":
             return (gt > 0).astype(np.uint8)
         allowed = [0, *PART_IDS, *(OTHER_PART_VALUES if other else ())]
         unexpected = np.setdiff1d(np.unique(gt), allowed)
@@ -240,6 +266,7 @@ class EndoVis17Dataset(SequenceDataset):
         box = crop_raw(raw, ref.image_path, self.frame_size, self.crop, self.border_threshold)
         image = apply_crop(raw, box)
         mask = np.zeros(image.shape[:2], np.uint8)
+        parts = np.zeros_like(mask) if self.parts else None
         instances = []
         for folder, type_id in self.instruments[ref.sequence]:
             path = folder / ref.image_path.name
@@ -248,8 +275,12 @@ class EndoVis17Dataset(SequenceDataset):
                 raise DatasetError(f"{path}: mask size {gt.shape[1]}x{gt.shape[0]} != frame "
                                    f"size {raw.shape[1]}x{raw.shape[0]} ({ref.image_path})")
             gt = apply_crop(gt, box)
-            target = self._target_mask(gt, type_id, path)
+            target = self._target_mask(gt, type_id, path, self.target)
             mask = np.where(gt > 0, target, mask)
+            if parts is not None:  # painted in the same order, so overlaps resolve alike
+                part = target if self.target == "part" else \
+                    self._target_mask(gt, type_id, path, "part")
+                parts = np.where(gt > 0, part, parts)
             instances.append((type_id, gt > 0))
         # One instance per folder, painted in folder order like the mask; empty ones dropped.
         boxes, labels, instance_ids = boxes_from_instance_map(
@@ -257,4 +288,4 @@ class EndoVis17Dataset(SequenceDataset):
         seq_dir = self.root / ref.sequence
         activity = read_activity(seq_dir, ref.image_path, self.activity)
         return FrameSample(np.ascontiguousarray(image), mask, boxes, labels, activity,
-                           ref.sequence, ref.frame, instance_ids)
+                           ref.sequence, ref.frame, instance_ids, parts)

@@ -82,13 +82,15 @@ class EndoVis17TestDataset(SequenceDataset):
         sequences: sequence numbers to load (default: every one under ``root``).
         labels: ``instrument_2017_test`` folder (default: ``root``).
         target, activity, frame_size, include_other: as :class:`EndoVis17Dataset`.
+        parts: fill ``FrameSample.part_mask`` from ``PartsSegmentation``: True required,
+            False never, None where the sequence has that folder (like ``activity``).
     """
 
     def __init__(self, root: str | Path, sequences: Sequence[int] | None = None, *,
                  labels: str | Path | None = None, target: str = "type",
                  activity: bool | None = None,
                  frame_size: tuple[int, int] | None = ENDOVIS17_CROP_SIZE,
-                 include_other: bool = False) -> None:
+                 include_other: bool = False, parts: bool | None = False) -> None:
         if target not in TARGETS:
             raise ConfigError(f"target {target!r} unknown; use one of {', '.join(TARGETS)}")
         self.root = Path(root)
@@ -96,7 +98,7 @@ class EndoVis17TestDataset(SequenceDataset):
             raise DatasetError(f"{self.root}: test frames root not found")
         self.labels = find_labels_root(Path(labels) if labels is not None else self.root)
         self.target, self.activity = target, activity
-        self.frame_size, self.include_other = frame_size, include_other
+        self.frame_size, self.include_other, self.parts = frame_size, include_other, parts
         if sequences is None:
             sequences = sorted(int(m.group(1)) for p in self.root.iterdir()
                                if p.is_dir() and (m := SEQUENCE_RE.match(p.name)))
@@ -108,7 +110,9 @@ class EndoVis17TestDataset(SequenceDataset):
         self.refs = tuple(refs)
 
     def _label_dirs(self, name: str) -> list[Path]:
-        kinds = [TYPE_DIR] + ([PARTS_DIR] if self.target == "part" else [])
+        kinds = [TYPE_DIR] + ([PARTS_DIR] if self.target == "part" or self.parts else [])
+        if self.parts is None and (self.labels / name / PARTS_DIR).is_dir():
+            kinds.append(PARTS_DIR)
         return [self.labels / name / kind for kind in kinds]
 
     def _index_sequence(self, name: str) -> list[FrameRef]:
@@ -135,11 +139,11 @@ class EndoVis17TestDataset(SequenceDataset):
         return apply_crop(mask, box)
 
     def _target(self, types: np.ndarray, ref: FrameRef, raw_shape: tuple[int, ...],
-                box: tuple[int, int, int, int]) -> np.ndarray:
-        if self.target == "type":
+                box: tuple[int, int, int, int], target: str) -> np.ndarray:
+        if target == "type":
             return types
         robotic = (types > 0) if self.include_other else (types > 0) & (types != OTHER)
-        if self.target == "binary":
+        if target == "binary":
             return robotic.astype(np.uint8)
         path = self.labels / ref.sequence / PARTS_DIR / ref.image_path.name
         parts = _PART_LUT[self._read_mask(path, raw_shape, [0, *TEST_PART_IDS], box)]
@@ -153,11 +157,16 @@ class EndoVis17TestDataset(SequenceDataset):
         image = np.ascontiguousarray(apply_crop(raw, box))
         path = self.labels / ref.sequence / TYPE_DIR / ref.image_path.name
         types = self._read_mask(path, raw.shape, range(NUM_TYPES + 1), box)
-        mask = self._target(types, ref, raw.shape, box)
+        mask = self._target(types, ref, raw.shape, box, self.target)
+        parts = None
+        present = (self.labels / ref.sequence / PARTS_DIR).is_dir()
+        if self.parts or (self.parts is None and present):
+            parts = mask if self.target == "part" else \
+                self._target(types, ref, raw.shape, box, "part")
         present = [int(t) for t in np.unique(types) if t > 0]
         # No per-instrument masks in this release: one instance per type present.
         boxes, labels, instances = boxes_from_instance_map(
             *instance_map([(t, types == t) for t in present], types.shape))
         activity = read_activity(self.root / ref.sequence, ref.image_path, self.activity)
         return FrameSample(image, mask, boxes, labels, activity, ref.sequence, ref.frame,
-                           instances)
+                           instances, parts)

@@ -1,4 +1,4 @@
-"""Geometric ops on one :class:`FrameSample`: image, mask, instance map and boxes together.
+"""Geometric ops on one :class:`FrameSample`: image, masks, instance map and boxes together.
 
 Sizes are ``(H, W)`` like ``PreprocessConfig.input_size``. Images are resized with
 ``processing.resize.resize_image`` (the predictor's resize, so a resized training frame is
@@ -140,5 +140,12 @@ def apply_geometry(sample: FrameSample, op: GeometricOp) -> FrameSample:
                                f"({sample.sequence} frame {sample.frame})")
         moved = op.mask(_tensor(instances)).contiguous().numpy()
         boxes, labels, instances = boxes_from_instance_map(moved, sample.labels)
+    parts = sample.part_mask
+    if parts is not None:  # a second label map: the mask's op, so both stay pixel-aligned
+        if parts.shape != sample.mask.shape:
+            raise DatasetError(f"part mask {parts.shape} != mask {sample.mask.shape} "
+                               f"({sample.sequence} frame {sample.frame})")
+        parts = op.mask(_tensor(parts)).contiguous().numpy()
     return dataclasses.replace(sample, image=image.permute(1, 2, 0).contiguous().numpy(),
-                               mask=mask, boxes=boxes, labels=labels, instances=instances)
+                               mask=mask, boxes=boxes, labels=labels, instances=instances,
+                               part_mask=parts)

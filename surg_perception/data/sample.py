@@ -14,6 +14,9 @@ Conventions shared by all loaders (the trainer relies on them):
   boxes of those pixel sets (:func:`boxes_from_instance_map`). Loaders fill it where the
   annotation has instances (EndoVis17: one per ground-truth folder); without it (EndoVis18,
   whose annotation has none) augmentation moves the box corners instead.
+- ``part_mask`` uint8 ``[H, W]`` part ids (0 background, 1 shaft, 2 wrist, 3 claspers) or
+  None: filled only when a loader is asked for parts (``parts=True``), from the same read as
+  ``mask``; every geometric op moves it exactly like ``mask``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class FrameSample:
     sequence: str
     frame: int
     instances: np.ndarray | None = None
+    part_mask: np.ndarray | None = None
 
     @property
     def size(self) -> tuple[int, int]:

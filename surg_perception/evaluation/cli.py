@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _dataset(args: argparse.Namespace, spec):
     from surg_perception.data import EndoVis17Dataset
-    from surg_perception.data.endovis17 import mask_target
+    from surg_perception.data.endovis17 import mask_target, wants_parts
 
     if args.split != "all" and args.fold is None:
         raise ConfigError(f"--split {args.split} needs --fold")
@@ -79,9 +79,11 @@ def _dataset(args: argparse.Namespace, spec):
             raise ConfigError("--test-labels reads the test release, which has no folds; "
                               "drop --fold/--split")
         return EndoVis17TestDataset(args.data, args.sequences, labels=args.test_labels,
-                                    target=mask_target(spec), frame_size=None)
+                                    target=mask_target(spec), frame_size=None,
+                                    parts=None if wants_parts(spec) else False)
     # The model's own crop rule, as the Predictor applies it to camera frames.
-    kwargs = {"crop": spec.preprocess.crop, "border_threshold": spec.preprocess.border_threshold}
+    kwargs = {"crop": spec.preprocess.crop, "border_threshold": spec.preprocess.border_threshold,
+              "parts": wants_parts(spec)}  # part labels for a part head's part IoU
     if args.fold is not None:
         kwargs.update(fold=args.fold, split="val" if args.split == "all" else args.split)
     return EndoVis17Dataset(args.data, args.sequences, target=mask_target(spec),

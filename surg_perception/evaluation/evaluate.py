@@ -113,9 +113,11 @@ def _score_frame(groups: list[_Scores], sample, result, masks: dict[str, np.ndar
                 group.seg[row][key].append(scores[row][key])
         group.hausdorff.append(distance)
         group.protocol.update(masks, sample.mask)
-        part_pred, part_gt = getattr(result, "part_mask", None), getattr(sample, "part_mask", None)
-        if part_pred is not None and part_gt is not None:  # hook for a future part head
-            group.protocol.update_parts(part_pred, part_gt)
+        # FrameResult.part_mask (camera pixels, processing's FramePrediction.part_mask) comes
+        # with the predictor's part output; until then a result without it scores no parts.
+        part_pred = getattr(result, "part_mask", None)
+        if part_pred is not None and sample.part_mask is not None:
+            group.protocol.update_parts(part_pred, sample.part_mask)
         if group.det is not None:
             group.det.update(result.boxes, result.scores, result.labels, sample.boxes,
                              sample.labels)
@@ -144,7 +146,9 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
         score dict has ``frames``, rows :data:`ROWS` (Dice, IoU, Hausdorff; box-fill off/on,
         instance typing alone and with box-fill), ``map50`` (NaN without a detection head),
         ``protocol`` (ISINet's Challenge IoU / IoU / mcIoU / per-class IoU per row, see
-        ``protocol.py``) and, with an activity head, ``activity_accuracy``/``_f1``.
+        ``protocol.py``; ``part_iou`` where the results carry a part mask and the dataset
+        part labels: a part head, ``EndoVis17Dataset(parts=True)``) and, with an activity
+        head, ``activity_accuracy``/``_f1``.
     """
     from tqdm import tqdm
 

@@ -31,10 +31,11 @@ Over a dataset (frames pooled, whatever sequence or fold they come from):
 ISINet's code also prints a cumulative ``sum(I) / sum(U)`` ("mIoU") that skips the union of
 frames with an empty prediction; no paper reports it, so it is left out.
 
-Part segmentation (no model has a part head yet; :meth:`ProtocolScores.update_parts` is the
-hook): :func:`part_frame_iou` is the per-frame part IoU of the EndoVis 2017 part results
-(TernausNet's ``general_jaccard``): mean IoU over the parts of the ground truth; a frame
-without ground-truth parts scores 1 when the prediction has none either, else 0.
+Part segmentation (a model with ``model.part_classes``; :meth:`ProtocolScores.update_parts`
+takes its camera-space part mask, ``FramePrediction.part_mask``): :func:`part_frame_iou` is
+the per-frame part IoU of the EndoVis 2017 part results (TernausNet's ``general_jaccard``):
+mean IoU over the parts of the ground truth; a frame without ground-truth parts scores 1 when
+the prediction has none either, else 0.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ class ProtocolScores:
             acc.update(pred, gt)
 
     def update_parts(self, pred: np.ndarray, gt: np.ndarray) -> None:
-        """Hook for a part head: part masks 0..3 (background/shaft/wrist/claspers)."""
+        """One frame of a part head: part masks 0..3 (background/shaft/wrist/claspers)."""
         self.part_ious.append(part_frame_iou(pred, gt))
 
     def summary(self) -> dict:

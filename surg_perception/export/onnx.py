@@ -4,9 +4,10 @@ Graph inputs: ``image`` float ``[1, 3, H, W]`` (normalised as ``preprocess`` say
 memory, one input per :meth:`MemoryState.names` field. Outputs: ``seg_logits [1, S, H, W]``,
 ``class_mask [1, H, W]`` int64, ``det_scores [1, P, K]`` (softmax, background dropped) and
 ``det_boxes [1, P, 4]`` (xyxy in [0, 1] of the input) when the model detects,
-``activity_probs [1, A]`` when it classifies activity, then ``<name>_out`` for every state
-field. NMS and box-fill stay outside (``processing.postprocess``). The HOG head is a
-training-only head and is absent. The spec, class names and preprocessing travel in the
+``activity_probs [1, A]`` when it classifies activity, ``part_logits [1, P, H, W]`` and
+``part_mask [1, H, W]`` int64 with a part head, then ``<name>_out`` for every state field.
+NMS and box-fill stay outside (``processing.postprocess``). The HOG head is a training-only
+head and is absent. The spec, class names and preprocessing travel in the
 model's ``metadata_props``.
 """
 
@@ -27,6 +28,8 @@ from surg_perception.ops.box_ops import decode_boxes
 OPSET = 17
 # Stated tolerance of the onnxruntime (CPU, fp32) vs eager PyTorch check.
 ATOL, RTOL = 1e-4, 1e-3
+# arg-max output -> the logits it is taken of (verify_onnx forgives their ties)
+ARGMAX_OF = {"class_mask": "seg_logits", "part_mask": "part_logits"}
 
 
 class _StepBase(nn.Module):
@@ -39,6 +42,7 @@ class _StepBase(nn.Module):
         self.has_detection = model.has_detection
         self.has_activity = model.has_activity
         self.has_memory = model.has_memory
+        self.has_parts = model.has_parts
 
     def input_names(self) -> list[str]:
         return ["image", *MemoryState.names()] if self.has_memory else ["image"]
@@ -55,7 +59,8 @@ class _StepBase(nn.Module):
 
 class InferenceStep(_StepBase):
     """``(image, *state) -> (seg_logits, class_mask, [det_scores, det_boxes], [activity_probs],
-    *new_state)``; the model runs in eval mode with its priors fixed for ``spec``'s input size."""
+    [part_logits, part_mask], *new_state)``; the model runs in eval mode with its priors fixed
+    for ``spec``'s input size."""
 
     def __init__(self, model: nn.Module, spec: ModelSpec) -> None:
         super().__init__(model)
@@ -67,6 +72,7 @@ class InferenceStep(_StepBase):
         names = ["seg_logits", "class_mask"]
         names += ["det_scores", "det_boxes"] * self.has_detection
         names += ["activity_probs"] * self.has_activity
+        names += ["part_logits", "part_mask"] * self.has_parts
         return names + self.state_names()
 
     def forward(self, image: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
@@ -78,6 +84,8 @@ class InferenceStep(_StepBase):
             results.append(boxes.clamp(0.0, 1.0))
         if self.has_activity:
             results.append(out.activity_logits.softmax(dim=-1))
+        if self.has_parts:
+            results += [out.part_logits, out.part_logits.argmax(dim=1)]
         return (*results, *new_state)
 
 
@@ -100,6 +108,7 @@ def metadata(spec: ModelSpec, step: InferenceStep | NetworkStep) -> dict[str, st
         "seg_classes": json.dumps(list(spec.model.seg_classes)),
         "det_classes": json.dumps(list(spec.model.det_classes)),
         "activity_classes": json.dumps(list(spec.model.activity_classes)),
+        "part_classes": json.dumps(list(spec.model.part_classes)),
         "preprocess": json.dumps(to_dict(spec.preprocess)),
         "state_names": json.dumps(list(MemoryState.names()) if step.has_memory else []),
         "inputs": json.dumps(step.input_names()),
@@ -116,12 +125,14 @@ def export_onnx(model: nn.Module, spec: ModelSpec, path: str | Path, opset: int 
 
 class NetworkStep(_StepBase):
     """``(image, *state) -> (seg_logits, [det_logits, det_deltas], [activity_logits],
-    *new_state)``: the network's raw outputs, for runtimes that feed the Predictor's own
-    post-processing (:mod:`surg_perception.backends`), so decoding and NMS stay identical."""
+    [part_logits], *new_state)``: the network's raw outputs, for runtimes that feed the
+    Predictor's own post-processing (:mod:`surg_perception.backends`), so decoding and NMS stay
+    identical."""
 
     def output_names(self) -> list[str]:
         names = ["seg_logits"] + ["det_logits", "det_deltas"] * self.has_detection
         names += ["activity_logits"] * self.has_activity
+        names += ["part_logits"] * self.has_parts
         return names + self.state_names()
 
     def forward(self, image: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
@@ -131,6 +142,8 @@ class NetworkStep(_StepBase):
             results += [out.det_logits, out.det_deltas]
         if self.has_activity:
             results.append(out.activity_logits)
+        if self.has_parts:
+            results.append(out.part_logits)
         return (*results, *new_state)
 
 
@@ -199,11 +212,12 @@ def verify_onnx(path: str | Path, model: nn.Module, spec: ModelSpec, frames: int
         with torch.no_grad():
             eager = step(image, *state)
         got = session.run(None, dict(zip(names, [image.numpy(), *onnx_state])))
-        logits = eager[0].numpy()
+        by_name = dict(zip(outputs, eager))
         for name, want, value in zip(outputs, eager, got):
             want = want.numpy()
-            if name == "class_mask":  # an arg-max: compare where it is not a tie of logits
-                value = np.where(argmax_ties(logits, atol, rtol), want, value)
+            if name in ARGMAX_OF:  # an arg-max: compare where it is not a tie of logits
+                ties = argmax_ties(by_name[ARGMAX_OF[name]].numpy(), atol, rtol)
+                value = np.where(ties, want, value)
             diff = np.abs(value.astype(np.float64) - want.astype(np.float64))
             worst = max(worst, float(diff.max(initial=0.0)))
             if not np.all(diff <= atol + rtol * np.abs(want)):

@@ -27,9 +27,12 @@ class APMTL(nn.Module):
             start fresh (ignored, and returned as None, when the model has no memory).
 
     Returns ``(ModelOutput, state)``:
-        seg_logits ``[B, S, H, W]``; det_logits ``[B, P, K+1]`` / det_deltas ``[B, P, 4]``
-        against ``self.priors(H, W)`` (None without a detection head); activity_logits
-        ``[B, A]`` or None; hog ``[B, D]`` only in training mode with a HOG head.
+        seg_logits ``[B, S, H, W]``; part_logits ``[B, P, H, W]`` or None (the decoder's
+        ``part_head``, on the type head's features; ``seg_decoder(taps)`` returns both,
+        ``models/decoders/skip_scse_decoder.py``); det_logits ``[B, P, K+1]`` / det_deltas
+        ``[B, P, 4]`` against ``self.priors(H, W)`` (None without a detection head);
+        activity_logits ``[B, A]`` or None; hog ``[B, D]`` only in training mode with a HOG
+        head.
 
     Memory: ``read`` aggregates the deepest encoder map with past frames before any decoder
     runs; after the segmentation, the frame is offered to the global memory with confidence
@@ -70,6 +73,10 @@ class APMTL(nn.Module):
     def has_memory(self) -> bool:
         return self.memory is not None
 
+    @property
+    def has_parts(self) -> bool:
+        return self.seg_decoder.part_head is not None
+
     def forward(
         self, images: Tensor, state: MemoryState | None = None
     ) -> tuple[ModelOutput, MemoryState | None]:
@@ -82,7 +89,7 @@ class APMTL(nn.Module):
                 state = self.memory.init_state(current)
             deepest, state = self.memory.read(current, state)
         feats = self.encoder.extend(feats, deepest)
-        seg_logits = self.seg_decoder(feats.taps)
+        seg_logits, part_logits = self.seg_decoder(feats.taps)
         det_logits = det_deltas = activity = hog = None
         if self.det_head is not None:
             det_logits, det_deltas = self.det_head(feats.det_features)
@@ -93,7 +100,8 @@ class APMTL(nn.Module):
         if self.memory is not None:
             confidence = entropy_confidence(seg_logits.detach())
             state = self.memory.admit(state, current.detach(), confidence)
-        return ModelOutput(seg_logits, det_logits, det_deltas, activity, hog), state
+        return ModelOutput(seg_logits, det_logits, det_deltas, activity, hog,
+                           part_logits), state
 
     def feature_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
         """``(h, w)`` of each detection map for an input of ``height x width``.

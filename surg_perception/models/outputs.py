@@ -15,6 +15,7 @@ class ModelOutput(NamedTuple):
     det_deltas: ``[B, P, 4]`` or None; SSD offsets against ``model.priors(H, W)``.
     activity_logits: ``[B, A]`` or None.
     hog: ``[B, D]`` in training mode when cfg.hog.enabled, else None.
+    part_logits: ``[B, P, H, W]`` (P = len(cfg.part_classes)) or None without a part head.
     """
 
     seg_logits: Tensor
@@ -22,6 +23,7 @@ class ModelOutput(NamedTuple):
     det_deltas: Tensor | None = None
     activity_logits: Tensor | None = None
     hog: Tensor | None = None
+    part_logits: Tensor | None = None  # last, so positional construction stays as it was
 
 
 @runtime_checkable
@@ -33,7 +35,8 @@ class PerceptionModel(Protocol):
     always None without memory). ``has_detection`` / ``has_activity`` say which optional
     outputs are not None; ``has_memory`` whether a state is carried. ``priors(H, W)`` gives
     the ``[P, 4]`` cxcywh prior boxes the detection outputs refer to (only when
-    ``has_detection``). Callers read these flags; they never probe with ``getattr``.
+    ``has_detection``); ``has_parts`` whether ``part_logits`` is not None. Callers read these
+    flags; they never probe with ``getattr``.
     """
 
     @property
@@ -44,6 +47,9 @@ class PerceptionModel(Protocol):
 
     @property
     def has_memory(self) -> bool: ...
+
+    @property
+    def has_parts(self) -> bool: ...
 
     def priors(self, height: int, width: int) -> Tensor: ...
 

@@ -72,6 +72,9 @@ def build_apmtl(cfg: ModelConfig) -> APMTL:
         raise ConfigError(f"model.decoder_channels must be >= 1, got {cfg.decoder_channels}")
     encoder = build_encoder(cfg)
     deep = encoder.deepest_channels
+    if len(cfg.part_classes) == 1:
+        raise ConfigError("model.part_classes: give at least 2 classes (background first) "
+                          "or none (no part head)")
     decoder = SkipSCSEDecoder(encoder.tap_channels, cfg.decoder_channels, len(cfg.seg_classes),
                               cfg.decoder_head)
     det_head = activity_head = hog_head = memory = None
@@ -83,6 +86,8 @@ def build_apmtl(cfg: ModelConfig) -> APMTL:
         hog_head = HogHead(deep, cfg.hog)
     if cfg.memory.enabled:
         memory = DualMemory(deep, cfg.memory)
+    if cfg.part_classes:  # last: the other parts' seeded weights do not depend on it
+        decoder.attach_part_head(len(cfg.part_classes))
     return APMTL(encoder, decoder, det_head, activity_head, hog_head, memory)
 
 

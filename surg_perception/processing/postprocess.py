@@ -4,7 +4,9 @@ Shared by the predictor, evaluation and the bag tools. Boxes are decoded on the 
 normalised frame, suppressed per class with ``torchvision.ops.batched_nms`` over every
 class ``1..K``, then mapped to camera pixels (IoU is invariant under the per-axis scaling
 of crop + resize, so suppressing before mapping is exact). Masks are the arg-max at the
-network size, resized to the crop by nearest neighbour and pasted into a background frame.
+network size, resized to the crop by nearest neighbour and pasted into a background frame;
+a part head's mask (EndoVis 2017 parts: 0 background, 1 shaft, 2 wrist, 3 claspers) takes the
+same path, without instance typing or box-fill (those act on instrument types).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class FramePrediction(NamedTuple):
     scores: Tensor  # [N] float32
     labels: Tensor  # [N] int64 in 1..K
     activity_probs: Tensor | None  # [A] float32, sums to 1
+    part_mask: Tensor | None = None  # [H, W] uint8 part ids, camera resolution (a part head)
 
 
 def check_postprocess_config(cfg: PostprocessConfig, model_cfg: ModelConfig) -> None:
@@ -131,7 +134,8 @@ def postprocess_batch(
 
     Args:
         output: ``ModelOutput`` (``seg_logits [B, S, H', W']``, ``det_logits [B, P, K+1]`` or
-            None, ``det_deltas [B, P, 4]`` or None, ``activity_logits [B, A]`` or None).
+            None, ``det_deltas [B, P, 4]`` or None, ``activity_logits [B, A]`` or None,
+            ``part_logits [B, P, H', W']`` or None: ``FramePrediction.part_mask``).
         priors: ``[P, 4]`` cxcywh, or None when the model has no detection head.
         geometries: B frame geometries from preprocessing.
         model_cfg: class names (for box-fill) and prior variances.
@@ -143,6 +147,9 @@ def postprocess_batch(
             f"{len(geometries)} frame geometries for a batch of {output.seg_logits.shape[0]}"
         )
     masks = seg_labels(output.seg_logits)
+    # An output type without the field (an injected step's own tuple) has no part head.
+    part_logits = getattr(output, "part_logits", None)
+    parts = None if part_logits is None else seg_labels(part_logits)
     has_det = output.det_logits is not None and priors is not None
     fill_map = None
     if cfg.box_fill and has_det:
@@ -167,5 +174,6 @@ def postprocess_batch(
         activity = None
         if output.activity_logits is not None:
             activity = output.activity_logits[index].float().softmax(dim=-1)
-        results.append(FramePrediction(mask, boxes, dets.scores, dets.labels, activity))
+        part = None if parts is None else mask_to_camera(parts[index], geometry)
+        results.append(FramePrediction(mask, boxes, dets.scores, dets.labels, activity, part))
     return results

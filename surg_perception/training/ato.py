@@ -6,7 +6,9 @@ AP-MTL trains its tasks asynchronously so that they do not fight over the shared
    and HOG heads (their labels come for free); the segmentation decoder is frozen and its
    loss ignored (decoder detached).
 2. ``segmentation``: only the segmentation decoder, on the detection-trained trunk, which
-   stays frozen - the memory included.
+   stays frozen - the memory included. The part head (``model.part_classes``) is a head of
+   that decoder and its loss (``part``) belongs to the ``seg`` task, so it trains here and in
+   ``end_to_end``, never in ``detection``.
 3. ``end_to_end``: every parameter and every loss, at a small learning rate (1e-5 in the
    paper), to regularise the tasks against each other.
 

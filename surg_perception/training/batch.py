@@ -54,5 +54,6 @@ def frame_inputs(batch: ClipBatch, t: int, spec: ModelSpec, device: torch.device
         labels=[clip[t].to(device) for clip in batch.labels],
         activity=batch.activity[:, t].to(device),
         hog=hog,
+        part_masks=None if batch.part_masks is None else batch.part_masks[:, t].to(device),
     )
     return images, targets

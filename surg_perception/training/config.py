@@ -50,6 +50,7 @@ class LossWeights:
     det: float = 1.0  # multibox: localisation + confidence
     activity: float = 1.0
     hog: float = 1.0
+    part: float = 1.0  # part segmentation (trains with the segmentation task)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from surg_perception.config import ModelSpec
 from surg_perception.data import ClipDataset, EndoVis17Dataset, collate_clips, train_augmentation
-from surg_perception.data.endovis17 import mask_target
+from surg_perception.data.endovis17 import mask_target, wants_parts
 from surg_perception.data.transforms import Resize
 from surg_perception.errors import DatasetError
 from surg_perception.training.config import TrainConfig
@@ -28,7 +28,8 @@ def build_clips(root: str | Path, spec: ModelSpec, cfg: TrainConfig) -> ClipData
     # the network input anyway; the crop is the spec's, the rule the predictor applies.
     pre = spec.preprocess
     frames = EndoVis17Dataset(root, target=mask_target(spec), frame_size=None, crop=pre.crop,
-                              border_threshold=pre.border_threshold, **kwargs)
+                              border_threshold=pre.border_threshold, parts=wants_parts(spec),
+                              **kwargs)
     size = tuple(spec.preprocess.input_size)
     transform = train_augmentation(size) if cfg.augment else Resize(size)
     return ClipDataset(frames, cfg.clip_length, cfg.clip_stride, transform, seed=cfg.seed)

@@ -1,4 +1,5 @@
-"""Multi-task loss of one frame: segmentation CE + soft Dice, SSD multibox, activity CE, HOG MSE.
+"""Multi-task loss of one frame: segmentation CE + soft Dice (types, and parts with a part
+head), SSD multibox, activity CE, HOG MSE.
 
 Each term is computed only where the model has the head and the batch has labels, so a
 loss dict may lack keys (e.g. no ``activity`` when every label of the frame is unknown).
@@ -19,9 +20,12 @@ from surg_perception.ops.multibox_loss import multibox_loss
 from surg_perception.training.config import LossWeights
 
 IGNORE_ACTIVITY = -1
-# loss name -> the task (and LossWeights field) it belongs to
-TASK_OF = {"seg": "seg", "det_loc": "det", "det_conf": "det", "activity": "activity",
-           "hog": "hog"}
+# loss name -> the task it belongs to (what an ATO phase turns on). The part loss is part of the
+# segmentation task: its head sits on the segmentation decoder, which trains with "seg".
+TASK_OF = {"seg": "seg", "part": "seg", "det_loc": "det", "det_conf": "det",
+           "activity": "activity", "hog": "hog"}
+# loss name -> its LossWeights field (the task's, except the part loss's own weight)
+WEIGHT_OF = {**TASK_OF, "part": "part"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +37,7 @@ class FrameTargets:
     labels    B tensors int64 ``[N_b]`` in 1..K
     activity  int64 ``[B]``, -1 when unknown
     hog       float32 ``[B, D]`` or None (HOG disabled)
+    part_masks int64 ``[B, H, W]`` part ids, or None (the data has no part labels)
     """
 
     masks: Tensor
@@ -40,6 +45,12 @@ class FrameTargets:
     labels: list[Tensor]
     activity: Tensor
     hog: Tensor | None
+    part_masks: Tensor | None = None
+
+
+def seg_loss(logits: Tensor, masks: Tensor) -> Tensor:
+    """Cross-entropy + :func:`soft_dice_loss` of ``logits [B, S, H, W]`` against ``masks``."""
+    return F.cross_entropy(logits.float(), masks) + soft_dice_loss(logits, masks)
 
 
 def soft_dice_loss(logits: Tensor, masks: Tensor, smooth: float = 1.0) -> Tensor:
@@ -77,10 +88,12 @@ def task_losses(output: ModelOutput, targets: FrameTargets, priors: Tensor | Non
         variances: SSD ``(center, size)`` of ``cfg.detection``.
 
     Returns:
-        Some of ``seg``, ``det_loc``, ``det_conf``, ``activity``, ``hog`` (float32 scalars).
+        Some of ``seg``, ``part``, ``det_loc``, ``det_conf``, ``activity``, ``hog`` (float32
+        scalars).
     """
-    losses = {"seg": F.cross_entropy(output.seg_logits.float(), targets.masks)
-              + soft_dice_loss(output.seg_logits, targets.masks)}
+    losses = {"seg": seg_loss(output.seg_logits, targets.masks)}
+    if output.part_logits is not None and targets.part_masks is not None:
+        losses["part"] = seg_loss(output.part_logits, targets.part_masks)
     if output.det_logits is not None and priors is not None:
         target_deltas, target_labels = match_batch(targets.boxes, targets.labels, priors,
                                                    variances)
@@ -98,13 +111,13 @@ def task_losses(output: ModelOutput, targets: FrameTargets, priors: Tensor | Non
 
 def weighted_total(losses: Mapping[str, Tensor], weights: LossWeights,
                    active: Iterable[str]) -> Tensor:
-    """Sum of the losses whose task is in ``active``, each times its task weight.
+    """Sum of the losses whose task is in ``active``, each times its weight (``WEIGHT_OF``).
 
     Raises:
         ValueError: no loss of an active task is present (nothing to optimise).
     """
     active = set(active)
-    terms = [getattr(weights, TASK_OF[name]) * value
+    terms = [getattr(weights, WEIGHT_OF[name]) * value
              for name, value in losses.items() if TASK_OF[name] in active]
     if not terms:
         raise ValueError(f"none of the losses {sorted(losses)} belongs to the active tasks "

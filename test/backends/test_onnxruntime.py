@@ -67,12 +67,16 @@ def test_network_outputs_match_eager_over_a_stream_with_state(predictors):
             image = torch.randn(1, 3, *eager.spec.preprocess.input_size, generator=generator)
             want, eager_state = eager.model(image, state=eager_state)
             got, ort_state = ort._network(image, ort_state)
-            for name in ("seg_logits", "det_logits", "det_deltas", "activity_logits"):
+            assert got.part_logits is not None  # tiny.yaml has a part head
+            for name in ("seg_logits", "det_logits", "det_deltas", "activity_logits",
+                         "part_logits"):
                 a, b = getattr(want, name).numpy(), getattr(got, name).numpy()
                 assert np.allclose(b, a, atol=ATOL, rtol=RTOL), (name, frame)
-            mask_a, mask_b = want.seg_logits.argmax(1).numpy(), got.seg_logits.argmax(1).numpy()
-            ties = argmax_ties(want.seg_logits.numpy(), ATOL, RTOL)
-            assert np.array_equal(mask_a[~ties], mask_b[~ties])
+            for name in ("seg_logits", "part_logits"):  # the arg-max masks, ties aside
+                logits_a, logits_b = getattr(want, name), getattr(got, name)
+                mask_a, mask_b = logits_a.argmax(1).numpy(), logits_b.argmax(1).numpy()
+                ties = argmax_ties(logits_a.numpy(), ATOL, RTOL)
+                assert np.array_equal(mask_a[~ties], mask_b[~ties]), (name, frame)
             for a, b in zip(eager_state.to_tuple(), ort_state.to_tuple()):
                 assert a.dtype == b.dtype
                 assert torch.allclose(a.float(), b.float(), atol=ATOL, rtol=RTOL)

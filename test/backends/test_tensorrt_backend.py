@@ -58,3 +58,23 @@ def test_tensorrt_matches_eager_within_fp16_tolerance_and_caches(checkpoint):
     Predictor.from_checkpoint(checkpoint, device="cuda",
                               backend="tensorrt")
     assert engines[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+
+
+@needs_trt
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_tensorrt_carries_the_part_logits(checkpoint):
+    """The engine's ``part_logits`` (tiny.yaml has a part head) match eager, fp16 aside."""
+    from surg_perception.backends.factory import make_network
+    from surg_perception.checkpoint import load_model
+
+    model, spec = load_model(checkpoint, device="cuda")
+    network = make_network(BackendConfig("tensorrt"), model, spec, "cuda", checkpoint=checkpoint)
+    image = torch.randn(1, 3, *spec.preprocess.input_size, device="cuda",
+                        generator=torch.Generator("cuda").manual_seed(0))
+    with torch.inference_mode():
+        want, _ = model.eval()(image)
+        got, _ = network(image, None)
+    assert got.part_logits.shape == want.part_logits.shape == (1, 4, *image.shape[-2:])
+    assert torch.allclose(got.part_logits.float(), want.part_logits, atol=5e-2, rtol=5e-2)
+    agree = (got.part_logits.argmax(1) == want.part_logits.argmax(1)).float().mean()
+    assert agree >= 0.98  # fp16 engine: near-ties may flip

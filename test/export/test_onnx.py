@@ -53,9 +53,9 @@ def test_graph_has_state_inputs_and_outputs_and_no_hog(exported):
     inputs = [t.name for t in graph.input]
     outputs = [t.name for t in graph.output]
     assert inputs == ["image", *MemoryState.names()]
-    assert outputs[:6] == ["seg_logits", "class_mask", "det_scores", "det_boxes",
-                           "activity_probs", "local_feats_out"]
-    assert len(outputs) == 5 + len(MemoryState.names())
+    assert outputs[:8] == ["seg_logits", "class_mask", "det_scores", "det_boxes",
+                           "activity_probs", "part_logits", "part_mask", "local_feats_out"]
+    assert len(outputs) == 7 + len(MemoryState.names())
     assert not any("hog" in name for name in outputs)
     assert outputs == InferenceStep(model, exported[2]).output_names()
 
@@ -65,6 +65,7 @@ def test_metadata_holds_the_spec_and_class_names(exported):
     meta = read_metadata(path)
     assert spec_from_dict(json.loads(meta["spec"])) == spec
     assert json.loads(meta["seg_classes"]) == list(spec.model.seg_classes)
+    assert json.loads(meta["part_classes"]) == list(spec.model.part_classes) != []
     assert json.loads(meta["preprocess"])["input_size"] == list(spec.preprocess.input_size)
     assert json.loads(meta["state_names"]) == list(MemoryState.names())
 

@@ -18,7 +18,8 @@ def _taps(height: int = 64, width: int = 96) -> list[torch.Tensor]:
 @pytest.mark.parametrize("head", ["transposed", "bilinear"])
 def test_heads_give_logits_at_the_input_size(head):
     decoder = SkipSCSEDecoder(TAPS, 16, 8, head=head)
-    assert decoder(_taps()).shape == (2, 8, 64, 96)
+    types, parts = decoder(_taps())
+    assert types.shape == (2, 8, 64, 96) and parts is None
 
 
 def test_bilinear_head_upsamples_stride_2_logits():

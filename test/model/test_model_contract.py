@@ -16,6 +16,7 @@ import torch
 from surg_perception.checkpoint import load_model, save_checkpoint
 from surg_perception.config import ModelSpec, load_spec
 from surg_perception.data.clips import ClipBatch
+from surg_perception.data.endovis17 import PART_CLASSES
 from surg_perception.models.outputs import PerceptionModel
 from surg_perception.models.registry import build_model
 from surg_perception.training.config import LossWeights
@@ -33,6 +34,9 @@ def _clip_batch(spec: ModelSpec, raw: np.ndarray, frames: int) -> ClipBatch:
     boxes = torch.tensor([[0.1, 0.2, 0.5, 0.6], [0.55, 0.1, 0.9, 0.45]]) * torch.tensor(
         [w, h, w, h])
     labels = torch.tensor([1, len(cfg.det_classes)])
+    parts = None  # the part head's targets, when the model has one
+    if cfg.part_classes:
+        parts = torch.randint(0, len(cfg.part_classes), (b, frames, h, w), generator=gen)
     return ClipBatch(
         images=torch.from_numpy(clip),
         masks=torch.randint(0, len(cfg.seg_classes), (b, frames, h, w), generator=gen),
@@ -41,6 +45,7 @@ def _clip_batch(spec: ModelSpec, raw: np.ndarray, frames: int) -> ClipBatch:
         activity=torch.arange(b).repeat_interleave(frames).reshape(b, frames),
         sequences=["contract"] * b,
         frames=torch.arange(frames).repeat(b, 1),
+        part_masks=parts,
     )
 
 
@@ -74,7 +79,8 @@ class ModelContract:
             spec.preprocess, input_size=self.size))
         losses = clip_losses(model, _clip_batch(spec, raw, self.frames), spec, LossWeights(),
                              TASK_OF.values(), torch.device("cpu"))
-        assert set(losses.terms) >= {"seg", "det_loc", "det_conf", "activity", "hog"}
+        tasks = {"seg", "det_loc", "det_conf", "activity", "hog"}
+        assert set(losses.terms) == tasks | ({"part"} if spec.model.part_classes else set())
         for name, value in losses.terms.items():
             assert torch.isfinite(value), name
         assert torch.isfinite(losses.total)
@@ -87,6 +93,7 @@ class ModelContract:
         assert isinstance(model, PerceptionModel)
         assert model.has_memory == spec.model.memory.enabled
         assert model.has_detection and model.has_activity
+        assert model.has_parts == bool(spec.model.part_classes)
 
     def test_eval_shapes_and_no_hog(self, spec):
         model = self.build(spec).eval()
@@ -101,6 +108,9 @@ class ModelContract:
         assert out.det_deltas.shape == (1, len(priors), 4)
         assert out.activity_logits.shape == (1, len(cfg.activity_classes))
         assert out.hog is None
+        parts = len(cfg.part_classes)
+        assert (out.part_logits is None if not parts
+                else out.part_logits.shape == (1, parts, h, w))
         assert (state is None) == (not cfg.memory.enabled)
         assert priors.min() >= 0 and priors.max() <= 1
 
@@ -145,6 +155,16 @@ class TestVggSmall(ModelContract):
     @pytest.fixture
     def spec(self, specs):
         return specs.vgg()
+
+
+class TestVggSmallParts(ModelContract):
+    """The transposed head's part classifier (shared upsampling) under the whole contract."""
+
+    size = (64, 96)
+
+    @pytest.fixture
+    def spec(self, specs):
+        return specs.with_model(specs.vgg(), part_classes=PART_CLASSES)
 
 
 class TestVggSmallMemoryOn(ModelContract):

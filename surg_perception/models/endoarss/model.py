@@ -38,6 +38,7 @@ class EndoARSS(nn.Module):
     has_detection = False
     has_activity = True
     has_memory = False
+    has_parts = False  # the part head is an AP-MTL-family head (models/decoders)
 
     def __init__(
         self,
@@ -89,12 +90,13 @@ def _check_supported(cfg: ModelConfig) -> None:
         "model.memory.enabled": cfg.memory.enabled,
         "model.hog.enabled": cfg.hog.enabled,
         "model.channel_widths": bool(cfg.channel_widths),
+        "model.part_classes": bool(cfg.part_classes),
     }
     enabled = [name for name, on in unsupported.items() if on]
     if enabled:
         raise ConfigError(
-            f"family 'endoarss' supports neither detection, memory, HOG nor pruned widths; "
-            f"set {enabled} to false/empty in the model config"
+            "family 'endoarss' supports neither detection, memory, HOG, a part head nor pruned "
+            f"widths; set {enabled} to false/empty in the model config"
         )
 
 

@@ -1,0 +1,65 @@
+"""evaluate with a part head: the dataset carries part labels, the protocol scores parts."""
+
+import argparse
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from surg_perception.checkpoint import save_checkpoint
+from surg_perception.config import load_spec
+from surg_perception.data.synth import SynthConfig, write_synth_dataset
+from surg_perception.evaluation import cli
+from surg_perception.evaluation.evaluate import evaluate
+from surg_perception.evaluation.protocol import ProtocolScores
+from surg_perception.models.registry import build_model
+from surg_perception.predictor import FrameResult, Predictor
+
+HAS_PART_RESULT = "part_mask" in {f.name for f in dataclasses.fields(FrameResult)}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny_config_path):
+    root = tmp_path_factory.mktemp("parts")
+    write_synth_dataset(root / "data", SynthConfig(sequences=1, frames=3, size=(160, 128),
+                                                   seed=4))
+    torch.manual_seed(0)
+    spec = load_spec(tiny_config_path)
+    save_checkpoint(root / "model.pt", build_model(spec.model), spec)
+    return root
+
+
+def _dataset(setup):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args([str(setup / "model.pt"), "--data", str(setup / "data"),
+                              "--out", str(setup / "out")])
+    predictor = Predictor.from_checkpoint(setup / "model.pt")
+    return predictor, cli._dataset(args, predictor.spec)
+
+
+def test_a_part_model_is_evaluated_on_part_labels(setup):
+    predictor, dataset = _dataset(setup)
+    assert predictor.model.has_parts
+    sample = dataset[0]
+    assert sample.part_mask is not None and sample.part_mask.shape == sample.mask.shape
+    assert evaluate(predictor, dataset)["overall"]["frames"] == 3
+
+
+def test_protocol_part_iou_of_a_perfect_and_an_empty_prediction():
+    scores, empty = ProtocolScores(("background", "a")), ProtocolScores(("background", "a"))
+    gt = np.zeros((8, 8), np.uint8)
+    gt[2:6, 1:7] = [[1, 1, 2, 2, 3, 3]] * 4
+    scores.update_parts(gt, gt)
+    empty.update_parts(np.zeros_like(gt), gt)
+    assert scores.summary()["part_iou"] == 1.0 and empty.summary()["part_iou"] == 0.0
+
+
+@pytest.mark.xfail(not HAS_PART_RESULT, strict=True,
+                   reason="FrameResult.part_mask comes with the predictor's part output "
+                          "(predictor.py, another change); drop this marker then")
+def test_evaluate_reports_part_iou(setup):
+    predictor, dataset = _dataset(setup)
+    protocol = evaluate(predictor, dataset)["overall"]["protocol"]
+    assert 0.0 <= protocol["part_iou"] <= 1.0
