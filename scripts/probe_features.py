@@ -8,11 +8,18 @@ same number of steps on the same frames (no augmentation, segmentation loss only
 - ``tap<k>``: a small probe head (two 3x3 conv-BN-ReLU of 32 channels, the second dilated,
   a 1x1 to the classes, bilinear upsampling) on encoder tap ``k`` alone, encoder trained too;
 
+- ``decoder[...]`` variants (``--decoders``): the decoder with AP-MTL's transposed head and
+  skips reduced to a quarter (``before``: the tiny model's stride-2 tap then passes 2 channels),
+  and with the ``bilinear`` head and the skip floor (``bilinear``: what tiny/light use now);
+- ``pixel MLP``: three 1x1 convs on the RGB input (no context at all), learnt;
+
 and prints, per variant, the share of true instrument pixels predicted as instrument
 (``recall``) and, among those, the share with the right type (``type_acc``; chance 1/7).
 A colour-only baseline (nearest mean RGB of each type) shows what the pixels alone carry.
 
     .venv/bin/python scripts/probe_features.py config/models/tiny.yaml DATA --steps 150
+    .venv/bin/python scripts/probe_features.py config/models/tiny.yaml DATA --steps 200 \
+        --taps --decoders before bilinear --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from torch.utils.data import DataLoader
 
 from surg_perception.config import load_spec
 from surg_perception.data import collate_clips
+from surg_perception.models.decoders import skip_scse_decoder
 from surg_perception.models.registry import build_model
 from surg_perception.training.batch import frame_inputs
 from surg_perception.training.config import load_train_config
@@ -98,6 +106,7 @@ class _Seg:
     det_logits: None = None
     activity_logits: None = None
     hog: None = None
+    part_logits: None = None
 
 
 def colour_baseline(loader: DataLoader, batches: int = 60) -> str:
@@ -117,6 +126,20 @@ def colour_baseline(loader: DataLoader, batches: int = 60) -> str:
     return f"type_acc {float((pred == y[half:]).float().mean()):.3f}"
 
 
+def decoder_variant(spec, variant: str, seed: int) -> nn.Module:
+    """The model with the decoder of ``variant`` ("before": AP-MTL's transposed head and skips
+    reduced to a quarter, as the CPU configurations had; "bilinear": the head they use now)."""
+    head = "transposed" if variant == "before" else "bilinear"
+    model_cfg = dataclasses.replace(spec.model, decoder_head=head)
+    floor = skip_scse_decoder.SKIP_FLOOR
+    skip_scse_decoder.SKIP_FLOOR = 1 if variant == "before" else floor  # the quarter rule alone
+    try:
+        torch.manual_seed(seed)
+        return OwnDecoder(build_model(model_cfg))
+    finally:
+        skip_scse_decoder.SKIP_FLOOR = floor
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_config")
@@ -124,6 +147,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--taps", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--decoders", nargs="*", default=[], choices=["before", "bilinear"],
+                        help="decoder variants to train besides the configured one")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0],
+                        help="initialisation seeds of the decoder variants")
     args = parser.parse_args()
     torch.set_num_threads(1)
     spec = load_spec(args.model_config)
@@ -139,6 +166,18 @@ def main() -> None:
     torch.manual_seed(0)
     decoder = OwnDecoder(build_model(spec.model))
     print(f"decoder:     {train_probe(decoder, loader(), spec, args.steps, args.lr)}", flush=True)
+    for variant in args.decoders:
+        for seed in args.seeds:
+            scores = train_probe(decoder_variant(spec, variant, seed), loader(), spec,
+                                 args.steps, args.lr)
+            print(f"decoder[{variant}] seed {seed}: {scores}", flush=True)
+    if args.decoders:
+        torch.manual_seed(0)
+        pixel = nn.Sequential(nn.Conv2d(3, 32, 1), nn.BatchNorm2d(32), nn.ReLU(),
+                              nn.Conv2d(32, 32, 1), nn.BatchNorm2d(32), nn.ReLU(),
+                              nn.Conv2d(32, classes, 1))
+        print(f"pixel MLP:   {train_probe(pixel, loader(), spec, args.steps, args.lr)}",
+              flush=True)
     size = torch.zeros(1, 3, *spec.preprocess.input_size)
     for tap in args.taps:
         torch.manual_seed(0)
