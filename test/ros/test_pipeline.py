@@ -106,8 +106,11 @@ def test_processor_builds_every_output(processor):
     proc, settings = processor
     proc.restart()
     out = proc.process(_frame(5), settings, fps=30.0)
-    assert set(out.messages) == {"mask", "mask_color", "overlay", "detections", "activity",
-                                 "scene", "instruments", "instrument_markers"}
+    assert set(out.messages) == {"mask", "part_mask", "mask_color", "overlay", "detections",
+                                 "activity", "scene", "instruments", "instrument_markers"}
+    parts = out.messages["part_mask"]  # the tiny model has a part head
+    assert (parts.encoding, parts.width, parts.height, parts.step) == ("mono8", 128, 96, 128)
+    assert max(bytes(parts.data)) < len(proc.predictor.spec.model.part_classes)
     scene = out.messages["scene"]
     assert scene.memory_reset and scene.memory_reset_reason == "first frame"
     assert (scene.mask.width, scene.mask.height) == (128, 96)
@@ -124,6 +127,8 @@ def test_processor_builds_every_output(processor):
     assert status["device"] == "cpu" and status["has_detection"] and status["local_size"] >= 1
     infos = proc.label_infos(scene.header, settings)
     assert infos["detection"].class_map[0].class_id == 1
+    assert [c.class_name for c in infos["parts"].class_map] == [
+        "background", "shaft", "wrist", "claspers"]
 
 
 def test_processor_rejects_bad_frames_and_honours_publish_flags(processor):
@@ -132,7 +137,8 @@ def test_processor_rejects_bad_frames_and_honours_publish_flags(processor):
     bad.msg.encoding = "yuv422"
     with pytest.raises(ImageFormatError):
         proc.process(bad, settings)
-    only_scene = dataclasses.replace(settings, publish_mask=False, publish_mask_color=False,
+    only_scene = dataclasses.replace(settings, publish_mask=False, publish_part_mask=False,
+                                     publish_mask_color=False,
                                      publish_overlay=False, publish_detections=False,
                                      publish_activity=False, publish_instruments=False,
                                      publish_instrument_markers=False)
