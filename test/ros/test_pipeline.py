@@ -155,3 +155,23 @@ def test_load_predictor_errors_and_memory_override(tiny_checkpoint, tmp_path):
         **base, "model.checkpoint": str(tiny_checkpoint), "memory.override": True,
         "memory.tau": 2, "memory.alpha": -0.5}))
     assert predictor.spec.model.memory.tau == 2 and predictor.spec.model.memory.alpha == -0.5
+
+
+def test_instrument_tips_come_from_the_claspers_of_the_part_mask(processor):
+    from surg_perception.predictor import FrameResult
+    from surg_perception.ros.instrument_stream import InstrumentStream
+
+    types = np.zeros((96, 128), np.uint8)
+    types[40:56, 20:61] = 1  # one instrument, its right end farther from the border
+    parts = np.zeros_like(types)
+    parts[40:56, 20:31], parts[40:56, 31:41], parts[40:56, 41:61] = 3, 2, 1  # claspers left
+    empty = np.zeros((0, 4), np.float32)
+
+    def tip(part_mask):
+        result = FrameResult(types, None, empty, np.zeros(0, np.float32), np.zeros(0, np.int64),
+                             None, {}, {}, part_mask)
+        (found,) = InstrumentStream(processor[0].predictor).step(result, None, stamp=0.0)
+        return found.instance.tip_2d
+
+    assert tip(None)[0] > 55  # without parts: the end away from the border
+    assert tip(parts)[0] < 25  # with parts: the claspers' end, whatever the border says
