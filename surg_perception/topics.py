@@ -26,6 +26,8 @@ NODE_NAME = "apmtl_node"
 # output name -> (topic relative to the node, message type name)
 OUTPUT_TOPICS: dict[str, tuple[str, str]] = {
     "mask": ("~/mask", "sensor_msgs/msg/Image"),
+    # Part ids (0 background, 1 shaft, 2 wrist, 3 claspers), mono8; a part-head model only.
+    "part_mask": ("~/part_mask", "sensor_msgs/msg/Image"),
     "mask_color": ("~/mask_color", "sensor_msgs/msg/Image"),
     "overlay": ("~/overlay", "sensor_msgs/msg/Image"),
     "detections": ("~/detections", "vision_msgs/msg/Detection2DArray"),
@@ -35,7 +37,7 @@ OUTPUT_TOPICS: dict[str, tuple[str, str]] = {
     "instruments": ("~/instruments", "surg_perception/msg/InstrumentArray"),
     "instrument_markers": ("~/instrument_markers", "visualization_msgs/msg/MarkerArray"),
 }
-HEADS = ("segmentation", "detection", "activity")
+HEADS = ("segmentation", "detection", "activity", "parts")  # parts: ~/part_mask's ids
 LABEL_INFO_TOPIC = "~/label_info/{head}"  # one latched LabelInfo per head
 LABEL_INFO_TYPE = "vision_msgs/msg/LabelInfo"
 DIAGNOSTICS_TOPIC = "/diagnostics"

@@ -149,6 +149,7 @@ def _download(pred: FramePrediction, color: torch.Tensor | None) -> dict[str, An
     """Copy a frame's predictions (and the device-coloured mask, if any) to host arrays."""
     color = None if color is None else color.cpu().numpy()
     activity = None if pred.activity_probs is None else pred.activity_probs.cpu().numpy()
+    parts = None if pred.part_mask is None else pred.part_mask.cpu().numpy()
     return {
         "mask": pred.mask.cpu().numpy(),
         "color_mask": color,
@@ -156,4 +157,5 @@ def _download(pred: FramePrediction, color: torch.Tensor | None) -> dict[str, An
         "scores": pred.scores.float().cpu().numpy(),
         "labels": pred.labels.long().cpu().numpy(),
         "activity_probs": activity,
+        "part_mask": parts,
     }

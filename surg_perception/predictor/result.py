@@ -25,6 +25,9 @@ class FrameResult:
             streams stepped as one batch (:func:`step_streams`) all report the batch's.
         memory: ``local_size``, ``global_size`` (entries held after this frame) and
             ``reset`` (True when this frame started from an empty memory).
+        part_mask: ``[H, W]`` uint8 part ids (``part_classes[id]``: EndoVis 2017's 0
+            background, 1 shaft, 2 wrist, 3 claspers), or None without a part head (or a
+            network step whose output has no ``part_logits``). Not box-filled or typed.
     """
 
     mask: np.ndarray
@@ -35,3 +38,4 @@ class FrameResult:
     activity_probs: np.ndarray | None
     timings_ms: dict[str, float]
     memory: dict[str, Any]
+    part_mask: np.ndarray | None = None

@@ -143,7 +143,9 @@ class InstrumentStream:
         keep = types > 0
         dets = BoxDetections(np.asarray(result.boxes, np.float64)[keep],
                              np.asarray(result.scores, np.float64)[keep], types[keep])
-        return EyeMasks(result.mask, None, dets)
+        # With a part head the claspers give the tip and jaw opening (instruments/shaft.py);
+        # without one (part_mask None) the tip is the mask's end along the shaft.
+        return EyeMasks(result.mask, result.part_mask, dets)
 
     def status(self) -> dict[str, Any]:
         """Counts, the last pair's skew and |skew| since the last call (ms), /diagnostics."""

@@ -230,8 +230,12 @@ class ApmtlNode(FramePath, LiveParameters, LifecycleNode):
 
     def _create_publishers(self, settings: NodeSettings) -> None:
         qos = qos_profile(settings.output_qos, settings.output_qos_depth)
-        for name, (topic, msgtype) in OUTPUT_TOPICS.items():
+        absent = self._processor.absent_outputs
+        for name, why in absent.items():
             if settings.publishes(name):
+                self.get_logger().info(f"{OUTPUT_TOPICS[name][0]} is not published: {why}")
+        for name, (topic, msgtype) in OUTPUT_TOPICS.items():
+            if settings.publishes(name) and name not in absent:
                 self._pubs[name] = self.create_lifecycle_publisher(
                     message_class(msgtype), topic, qos,
                     event_callbacks=self._publisher_events(name, topic))

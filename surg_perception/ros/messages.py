@@ -8,7 +8,9 @@ Class ids (one convention for every head, documented in the README of the node):
 - detection: ids ``1..K`` (the predictor's labels; ``det_classes[id - 1]``), 0 is background
   and never published;
 - segmentation: mask values ``0..S-1`` (``seg_classes[id]``, 0 = background);
-- activity: ``0..A-1`` (``activity_classes[id]``), every class listed in index order.
+- activity: ``0..A-1`` (``activity_classes[id]``), every class listed in index order;
+- parts (``~/part_mask``, a part head only): mask values ``0..P-1`` (``part_classes[id]``:
+  0 background, 1 shaft, 2 wrist, 3 claspers), named by the ``parts`` LabelInfo.
 
 Every message carries the source image header unchanged (stamp AND frame_id).
 """
@@ -80,13 +82,17 @@ def label_info_msg(header: Any, class_names: Sequence[str], first_id: int = 0,
 
 
 def label_infos(header: Any, seg_classes: Sequence[str], det_classes: Sequence[str],
-                activity_classes: Sequence[str], score_threshold: float) -> dict[str, LabelInfo]:
-    """LabelInfo per head: ``{"segmentation", "detection", "activity"}`` (empty heads omitted)."""
+                activity_classes: Sequence[str], score_threshold: float,
+                part_classes: Sequence[str] = ()) -> dict[str, LabelInfo]:
+    """LabelInfo per head: ``{"segmentation", "detection", "activity", "parts"}`` (empty
+    heads omitted)."""
     infos = {"segmentation": label_info_msg(header, seg_classes)}
     if det_classes:
         infos["detection"] = label_info_msg(header, det_classes, 1, score_threshold)
     if activity_classes:
         infos["activity"] = label_info_msg(header, activity_classes)
+    if part_classes:
+        infos["parts"] = label_info_msg(header, part_classes)
     return infos
 
 
@@ -129,9 +135,11 @@ def build_messages(header: Any, result: Any, outputs: Collection[str], sequence:
                    has_detection: bool = True) -> dict[str, Any]:
     """One frame's messages by output name, each part built once (the scene reuses them).
 
-    ``outputs`` names the wanted outputs (``mask``, ``mask_color``, ``overlay``,
-    ``detections``, ``activity``, ``scene``). ``mask_color`` needs ``result.color_mask`` and
-    ``overlay`` the rendered BGR picture; ``activity`` is left out without an activity head.
+    ``outputs`` names the wanted outputs (``mask``, ``part_mask``, ``mask_color``,
+    ``overlay``, ``detections``, ``activity``, ``scene``). ``part_mask`` needs
+    ``result.part_mask`` (a part head; the scene does not carry it), ``mask_color``
+    ``result.color_mask`` and ``overlay`` the rendered BGR picture; ``activity`` is left out
+    without an activity head.
     Without a detection head (EndoARSS) nothing goes to ``detections`` (the scene carries an
     empty array); the detection LabelInfo's empty class_map says why.
     """
@@ -146,6 +154,8 @@ def build_messages(header: Any, result: Any, outputs: Collection[str], sequence:
     out: dict[str, Any] = {}
     if "mask" in outputs:
         out["mask"] = mask
+    if "part_mask" in outputs and result.part_mask is not None:
+        out["part_mask"] = mask_to_image(result.part_mask, header)
     if "mask_color" in outputs and result.color_mask is not None:
         out["mask_color"] = numpy_to_image(result.color_mask, "bgr8", header)
     if "overlay" in outputs and overlay is not None:

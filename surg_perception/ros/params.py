@@ -36,11 +36,12 @@ from surg_perception.errors import ConfigError
 LIVE, CONFIGURE, LAUNCH = "live", "configure", "launch"
 QOS_PROFILES = ("sensor_data", "reliable", "best_effort")
 DTYPES = ("fp32", "fp16", "bf16")
-OUTPUTS = ("mask", "mask_color", "overlay", "detections", "activity", "scene", "instruments",
-           "instrument_markers")
+OUTPUTS = ("mask", "part_mask", "mask_color", "overlay", "detections", "activity", "scene",
+           "instruments", "instrument_markers")
 UNSET = -1.0  # a threshold parameter left at this value means "the checkpoint's value"
 UNSET_FLAG = "checkpoint"  # the same for a switch (detection.box_fill: true | false | this)
 STEREO_BATCH = ("auto", "true", "false")
+_PUBLISH_NOTES = {"part_mask": " (only for a model with a part head: model.part_classes)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +81,8 @@ _SPECS = (
     ParamSpec("output.lazy", True, LIVE,
               "build only the outputs that have a subscriber (false: every enabled output, "
               "every frame)"),
-    *(ParamSpec(f"publish.{name}", True, CONFIGURE, f"publish ~/{name}") for name in OUTPUTS),
+    *(ParamSpec(f"publish.{name}", True, CONFIGURE, f"publish ~/{name}" + _PUBLISH_NOTES.get(
+        name, "")) for name in OUTPUTS),
     ParamSpec("detection.score_threshold", UNSET, LIVE,
               "minimum detection score; -1 = the checkpoint's", (0.0, 1.0), unset=UNSET),
     ParamSpec("detection.nms_threshold", UNSET, LIVE,
@@ -145,6 +147,7 @@ class NodeSettings:
     output_qos_depth: int
     output_lazy: bool
     publish_mask: bool
+    publish_part_mask: bool
     publish_mask_color: bool
     publish_overlay: bool
     publish_detections: bool

@@ -93,13 +93,15 @@ class FrameOutputs:
     skipped: frozenset[str] = frozenset()
 
 
-def wanted_outputs(settings: NodeSettings, subscribed: Collection[str] | None = None
-                   ) -> frozenset[str]:
-    """The outputs to build: enabled by ``publish.*`` and, when ``subscribed`` is given (the
-    live node with ``output.lazy``), subscribed. Dependencies are resolved by the builders:
-    the scene builds the mask, detections and activity it carries, the overlay its colour
-    mask, without publishing them."""
-    enabled = frozenset(name for name in OUTPUTS if settings.publishes(name))
+def wanted_outputs(settings: NodeSettings, subscribed: Collection[str] | None = None,
+                   absent: Collection[str] = ()) -> frozenset[str]:
+    """The outputs to build: enabled by ``publish.*``, not ``absent`` (outputs the model
+    cannot make, :attr:`FrameProcessor.absent_outputs`) and, when ``subscribed`` is given
+    (the live node with ``output.lazy``), subscribed. Dependencies are resolved by the
+    builders: the scene builds the mask, detections and activity it carries, the overlay its
+    colour mask, without publishing them."""
+    enabled = frozenset(name for name in OUTPUTS
+                        if settings.publishes(name) and name not in absent)
     return enabled if subscribed is None else enabled & frozenset(subscribed)
 
 
@@ -110,6 +112,14 @@ class FrameProcessor:
         self.predictor = predictor
         self.instruments = InstrumentStream(predictor)
         self.restart()
+
+    @property
+    def absent_outputs(self) -> dict[str, str]:
+        """Output -> why the loaded model cannot make it (``part_mask`` without a part head).
+        These get no publisher and count neither as built nor as skipped."""
+        if self._has_parts():
+            return {}
+        return {"part_mask": "the model has no part head (model.part_classes is empty)"}
 
     def restart(self) -> None:
         """New activation: empty memory and tracks, sequence from 0."""
@@ -144,7 +154,8 @@ class FrameProcessor:
             self.predictor.reset()
             self.instruments.reset()  # track ids are per stream and go with the memory
         self._prev = key
-        outputs = wanted_outputs(settings, subscribed)
+        absent = self.absent_outputs
+        outputs = wanted_outputs(settings, subscribed, absent)
         want_color = bool(outputs & {"mask_color", "overlay"})
         right = self._right_eye(frame, settings)
         if right is None:
@@ -160,7 +171,7 @@ class FrameProcessor:
         self._sequence += 1
         return FrameOutputs(built, latency_ms, float(result.timings_ms.get("network", 0.0)),
                             bool(result.memory.get("reset")), reason,
-                            wanted_outputs(settings) - outputs)
+                            wanted_outputs(settings, absent=absent) - outputs)
 
     @staticmethod
     def _right_eye(frame: PendingFrame, settings: NodeSettings) -> tuple[np.ndarray, str] | None:
@@ -217,6 +228,7 @@ class FrameProcessor:
             "device": str(predictor.device),
             "has_detection": self._has("has_detection"),
             "has_activity": self._has("has_activity"),
+            "has_parts": self._has_parts(),
             **{f"instruments.{k}": v for k, v in self.instruments.status().items()},
         }
         if predictor.device.type == "cuda":
@@ -227,10 +239,15 @@ class FrameProcessor:
         """``model.has_detection`` / ``has_activity`` (the model contract; True if absent)."""
         return bool(getattr(self.predictor.model, head, True))
 
-    def label_infos(self, header: Any, settings: NodeSettings | None = None) -> dict[str, Any]:
-        """LabelInfo of every head: segmentation, detection, activity.
+    def _has_parts(self) -> bool:
+        """``model.has_parts``; a model without the attribute (older) has no part head."""
+        return bool(getattr(self.predictor.model, "has_parts", False))
 
-        A head the loaded model lacks (EndoARSS: detection) gets a LabelInfo with an empty
+    def label_infos(self, header: Any, settings: NodeSettings | None = None) -> dict[str, Any]:
+        """LabelInfo of every head: segmentation, detection, activity, parts.
+
+        A head the loaded model lacks (EndoARSS: detection; parts without
+        ``model.part_classes``) gets a LabelInfo with an empty
         ``class_map``, which tells subscribers the head is absent rather than late. The
         detection threshold is the one in effect (``predictor.postprocess``: the checkpoint's
         unless a parameter overrides it), so ``settings`` is not needed any more.
@@ -239,9 +256,11 @@ class FrameProcessor:
         threshold = self.predictor.postprocess.score_threshold
         det = cfg.det_classes if self._has("has_detection") else ()
         act = cfg.activity_classes if self._has("has_activity") else ()
-        infos = messages.label_infos(header, cfg.seg_classes, det, act, threshold)
+        parts = cfg.part_classes if self._has_parts() else ()
+        infos = messages.label_infos(header, cfg.seg_classes, det, act, threshold, parts)
         infos.setdefault("detection", messages.label_info_msg(header, (), 1, threshold))
         infos.setdefault("activity", messages.label_info_msg(header, ()))
+        infos.setdefault("parts", messages.label_info_msg(header, ()))
         return infos
 
 

@@ -7,7 +7,8 @@ as fast as the device allows and without DDS. OUT receives what the node would p
 the live node's names (:mod:`surg_perception.topics`): ``/apmtl_node/<name>`` for one camera
 as launched by ``apmtl.launch.py`` (``--namespace NS``: ``/NS/apmtl_node/<name>``, the launch
 file's ``namespace:=NS``), ``<camera namespace>/apmtl_node/<name>`` per camera for several.
-Names: ``mask``, ``mask_color``, ``overlay``, ``detections``, ``activity``, ``scene``,
+Names: ``mask``, ``part_mask`` (a part-head model), ``mask_color``, ``overlay``,
+``detections``, ``activity``, ``scene``, ``instruments``, ``instrument_markers``,
 ``label_info/<head>``; headers equal to the input frames' headers and bag times equal to the
 input's. ``--copy-inputs`` also copies the input topics. OUT ending in ``.mcap`` is one file.
 

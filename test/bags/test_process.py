@@ -15,10 +15,10 @@ from surg_perception.ros.process_bag import process_bag  # noqa: E402
 
 CAMERA = "/jhu_daVinci/left/image_raw"
 NS = "/apmtl_node/"  # one camera: the live names (launch file, empty namespace)
-OUTPUTS = {"mask": ts.IMAGE, "mask_color": ts.IMAGE, "overlay": ts.IMAGE,
+OUTPUTS = {"mask": ts.IMAGE, "part_mask": ts.IMAGE, "mask_color": ts.IMAGE, "overlay": ts.IMAGE,
            "detections": ts.DETECTIONS, "activity": ts.CLASSIFICATION, "scene": ts.SCENE,
            "label_info/segmentation": ts.LABEL_INFO, "label_info/detection": ts.LABEL_INFO,
-           "label_info/activity": ts.LABEL_INFO,
+           "label_info/activity": ts.LABEL_INFO, "label_info/parts": ts.LABEL_INFO,
            "instruments": "surg_perception/msg/InstrumentArray",
            "instrument_markers": "visualization_msgs/msg/MarkerArray"}
 
@@ -49,6 +49,9 @@ def test_every_output_topic_with_the_input_headers(processed, synth_bag):
     assert [s.sequence for s in scene] == [0, 1, 2, 3]
     assert scene[0].memory_reset and not scene[1].memory_reset
     assert (scene[0].mask.width, scene[0].mask.height) == (96, 80)
+    parts = [ts.deserialize(m.raw, m.msgtype) for m in BagReader(out).messages([NS + "part_mask"])]
+    assert {(p.encoding, p.width, p.height) for p in parts} == {("mono8", 96, 80)}
+    assert max(max(bytes(p.data)) for p in parts) <= 3  # background, shaft, wrist, claspers
 
 
 def test_metrics_report_against_ground_truth(processed):

@@ -99,7 +99,8 @@ def test_replayed_frames_give_the_masks_of_process_bag(node_process, synth_bag, 
     with BagReader(tmp_path / "offline") as reader:
         offline = [ts.deserialize(m.raw, m.msgtype) for m in reader.messages([MASK])]
         assert live_topics == set(reader.topics)  # one naming scheme, live and offline
-        assert len(live_topics) == 11  # 8 outputs (instruments + markers included), 3 LabelInfo
+        # 9 outputs (the tiny model's part mask, instruments + markers included), 4 LabelInfo
+        assert len(live_topics) == 13
     assert len(masks) == len(offline) == 4
     for live, recorded in zip(masks, offline):
         assert ts.stamp_ns(live.header) == ts.stamp_ns(recorded.header)

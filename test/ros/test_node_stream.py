@@ -20,8 +20,9 @@ pytestmark = pytest.mark.ros
 NODE = "apmtl_node"
 START_TIMEOUT_S = 120.0
 WIDTH, HEIGHT = 128, 96
-OUTPUTS = {"mask": Image, "mask_color": Image, "overlay": Image, "detections": Detection2DArray,
-           "activity": Classification, "scene": SurgicalScene}
+# part_mask: the tiny model has a part head (test_part_mask_node.py: a model without one)
+OUTPUTS = {"mask": Image, "part_mask": Image, "mask_color": Image, "overlay": Image,
+           "detections": Detection2DArray, "activity": Classification, "scene": SurgicalScene}
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -110,9 +111,13 @@ def test_thirty_frames_reach_every_output(ros):
                      f"all 30 frames on ~/{name}")
         for msg in ros.outputs[name]:
             assert msg.header == sent[_stamp_ns(msg.header)]  # stamp AND frame_id
-    for image in ros.outputs["mask"] + ros.outputs["mask_color"] + ros.outputs["overlay"]:
+    images = ("mask", "part_mask", "mask_color", "overlay")
+    for image in (msg for name in images for msg in ros.outputs[name]):
         assert (image.width, image.height) == (WIDTH, HEIGHT)
-    assert {m.encoding for m in ros.outputs["mask"]} == {"mono8"}
+    assert {m.encoding for m in ros.outputs["mask"] + ros.outputs["part_mask"]} == {"mono8"}
+    part_ids = np.concatenate([np.frombuffer(bytes(m.data), np.uint8)
+                               for m in ros.outputs["part_mask"]])
+    assert part_ids.size == 30 * WIDTH * HEIGHT and part_ids.max() <= 3  # 0..3: up to claspers
     boxes = [d.bbox for a in ros.outputs["detections"] for d in a.detections]
     assert boxes, "score threshold 0 should give detections"
     for box in boxes:
@@ -130,7 +135,7 @@ def test_label_info_reaches_a_late_subscriber(ros):
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
     infos = {head: ros.subscribe(LabelInfo, f"/{NODE}/label_info/{head}", latched)
-             for head in ("segmentation", "detection", "activity")}
+             for head in ("segmentation", "detection", "activity", "parts")}
     for head, received in infos.items():
         ros.wait_for(lambda received=received: received, f"LabelInfo of {head}")
     assert infos["segmentation"][0].class_map[0].class_name == "background"
@@ -139,6 +144,8 @@ def test_label_info_reaches_a_late_subscriber(ros):
     detection = infos["detection"][0]
     assert detection.class_map[0].class_id == 1 and detection.threshold == 0.0
     assert len(infos["activity"][0].class_map) > 1
+    assert [(c.class_id, c.class_name) for c in infos["parts"][0].class_map] == [
+        (0, "background"), (1, "shaft"), (2, "wrist"), (3, "claspers")]
 
 
 def test_best_effort_subscriber_and_publisher_with_default_qos(ros):

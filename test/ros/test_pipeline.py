@@ -106,8 +106,11 @@ def test_processor_builds_every_output(processor):
     proc, settings = processor
     proc.restart()
     out = proc.process(_frame(5), settings, fps=30.0)
-    assert set(out.messages) == {"mask", "mask_color", "overlay", "detections", "activity",
-                                 "scene", "instruments", "instrument_markers"}
+    assert set(out.messages) == {"mask", "part_mask", "mask_color", "overlay", "detections",
+                                 "activity", "scene", "instruments", "instrument_markers"}
+    parts = out.messages["part_mask"]  # the tiny model has a part head
+    assert (parts.encoding, parts.width, parts.height, parts.step) == ("mono8", 128, 96, 128)
+    assert max(bytes(parts.data)) < len(proc.predictor.spec.model.part_classes)
     scene = out.messages["scene"]
     assert scene.memory_reset and scene.memory_reset_reason == "first frame"
     assert (scene.mask.width, scene.mask.height) == (128, 96)
@@ -124,6 +127,8 @@ def test_processor_builds_every_output(processor):
     assert status["device"] == "cpu" and status["has_detection"] and status["local_size"] >= 1
     infos = proc.label_infos(scene.header, settings)
     assert infos["detection"].class_map[0].class_id == 1
+    assert [c.class_name for c in infos["parts"].class_map] == [
+        "background", "shaft", "wrist", "claspers"]
 
 
 def test_processor_rejects_bad_frames_and_honours_publish_flags(processor):
@@ -132,7 +137,8 @@ def test_processor_rejects_bad_frames_and_honours_publish_flags(processor):
     bad.msg.encoding = "yuv422"
     with pytest.raises(ImageFormatError):
         proc.process(bad, settings)
-    only_scene = dataclasses.replace(settings, publish_mask=False, publish_mask_color=False,
+    only_scene = dataclasses.replace(settings, publish_mask=False, publish_part_mask=False,
+                                     publish_mask_color=False,
                                      publish_overlay=False, publish_detections=False,
                                      publish_activity=False, publish_instruments=False,
                                      publish_instrument_markers=False)
@@ -149,3 +155,23 @@ def test_load_predictor_errors_and_memory_override(tiny_checkpoint, tmp_path):
         **base, "model.checkpoint": str(tiny_checkpoint), "memory.override": True,
         "memory.tau": 2, "memory.alpha": -0.5}))
     assert predictor.spec.model.memory.tau == 2 and predictor.spec.model.memory.alpha == -0.5
+
+
+def test_instrument_tips_come_from_the_claspers_of_the_part_mask(processor):
+    from surg_perception.predictor import FrameResult
+    from surg_perception.ros.instrument_stream import InstrumentStream
+
+    types = np.zeros((96, 128), np.uint8)
+    types[40:56, 20:61] = 1  # one instrument, its right end farther from the border
+    parts = np.zeros_like(types)
+    parts[40:56, 20:31], parts[40:56, 31:41], parts[40:56, 41:61] = 3, 2, 1  # claspers left
+    empty = np.zeros((0, 4), np.float32)
+
+    def tip(part_mask):
+        result = FrameResult(types, None, empty, np.zeros(0, np.float32), np.zeros(0, np.int64),
+                             None, {}, {}, part_mask)
+        (found,) = InstrumentStream(processor[0].predictor).step(result, None, stamp=0.0)
+        return found.instance.tip_2d
+
+    assert tip(None)[0] > 55  # without parts: the end away from the border
+    assert tip(parts)[0] < 25  # with parts: the claspers' end, whatever the border says
