@@ -113,11 +113,9 @@ def _score_frame(groups: list[_Scores], sample, result, masks: dict[str, np.ndar
                 group.seg[row][key].append(scores[row][key])
         group.hausdorff.append(distance)
         group.protocol.update(masks, sample.mask)
-        # FrameResult.part_mask (camera pixels, processing's FramePrediction.part_mask) comes
-        # with the predictor's part output; until then a result without it scores no parts.
-        part_pred = getattr(result, "part_mask", None)
-        if part_pred is not None and sample.part_mask is not None:
-            group.protocol.update_parts(part_pred, sample.part_mask)
+        # part_mask is None without a part head (or data without part labels): no part scores
+        if result.part_mask is not None and sample.part_mask is not None:
+            group.protocol.update_parts(result.part_mask, sample.part_mask)
         if group.det is not None:
             group.det.update(result.boxes, result.scores, result.labels, sample.boxes,
                              sample.labels)
