@@ -1,7 +1,8 @@
 """Per-block latency of an AP-MTL model, unpruned vs physically pruned (issue 17 item 3).
 
-Why GADP's speed-up stops where it does: every prunable unit of the encoder keeps the same
-fraction of its channels (the highest-L1 ones), the project's own surgery removes the rest
+Why GADP's speed-up stops where it does: every prunable unit of the encoder keeps one
+fraction of its channels (the highest-L1 ones; ``E/L``: fraction E in the high-resolution
+stages 1-4, L in the rest, a FLOPs-aware width profile), the project's own surgery removes the rest
 (``pruning.surgery.remove_channels``: every consumer shrinks) and ``rebuild`` proves the result
 builds from its ``channel_widths``. Latency depends on the widths only, so the weights are
 seeded, not trained. All variants run through the real :class:`Predictor` step (preprocess,
@@ -10,7 +11,7 @@ load hits them alike; forward hooks time each top-level block, the memory's ``re
 ``admit`` are timed as methods, ``other`` is the rest of the forward. Medians over frames.
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/gadp_profile.py config/models/apmtl.yaml \\
-        --size 256 320 --keep 0.75 0.59 0.40 --frames 12 --warmup 3
+        --size 256 320 --keep 0.75 0.59 0.40 0.55/0.85 0.40/0.90 --frames 12 --warmup 3
 
 Detections come from random weights: the boxes reaching NMS (post-processing time) are not
 those of a trained model.
@@ -69,18 +70,44 @@ def seeded_model(spec: ModelSpec, seed: int) -> nn.Module:
     return build_model(spec.model).eval()
 
 
-def uniform_prune(spec: ModelSpec, keep: float, seed: int) -> tuple[nn.Module, ModelSpec]:
+EARLY_STAGES = ("stage1", "stage2", "stage3", "stage4")  # strides 1-8: most of the FLOPs
+
+
+@dataclasses.dataclass(frozen=True)
+class Keep:
+    """Fraction of every prunable unit's channels kept: ``early`` in the encoder's stages 1-4
+    (high resolution: FLOPs-heavy, parameter-light), ``late`` in the others."""
+
+    early: float
+    late: float
+
+    @classmethod
+    def parse(cls, text: str) -> Keep:
+        """``"0.75"`` (uniform) or ``"0.55/0.85"`` (early/late)."""
+        early, _, late = text.partition("/")
+        return cls(float(early), float(late or early))
+
+    @property
+    def label(self) -> str:
+        if self.early == self.late:
+            return f"keep {self.early:.2f}"
+        return f"keep {self.early:.2f} (stages 1-4) / {self.late:.2f} (rest)"
+
+
+def prune_by_stage(spec: ModelSpec, keep: Keep, seed: int) -> tuple[nn.Module, ModelSpec]:
     """The seeded model with every unit cut to ``keep`` of its channels (highest L1 kept),
     by the pruning surgery, then rebuilt from its widths."""
     model = seeded_model(spec, seed)
     example = torch.zeros(1, 3, *spec.preprocess.input_size)
     twin = twin_of(model)
     units = find_units(twin, build_graph(twin, example))
-    layers, masks = prunable_layers(model), {}
+    layers, paths, masks = prunable_layers(model), model.encoder.conv_paths, {}
     for unit in units:
+        early = paths[unit.name].split(".")[0] in EARLY_STAGES
+        kept = max(1, round((keep.early if early else keep.late) * unit.width))
         norms = layers[unit.name].weight.detach().flatten(1).abs().sum(dim=1)
         mask = torch.zeros(unit.width, dtype=torch.bool)
-        mask[norms.argsort(descending=True)[:max(1, round(keep * unit.width))]] = True
+        mask[norms.argsort(descending=True)[:kept]] = True
         masks[unit.name] = mask
     remove_channels(model, spec.model, units, masks, example)
     pruned, pruned_spec = rebuild(model, spec)
@@ -152,7 +179,10 @@ class BlockTimer:
                     for method in ("read", "admit"):
                         setattr(module, method, self._timed(b.name, getattr(module, method)))
                     continue
-                targets = list(module.children()) if isinstance(module, nn.ModuleList) \
+                # A container's children: the decoder calls its transposed head's layers
+                # one by one (shared with the part head), and ModuleLists are iterated.
+                containers = (nn.ModuleList, nn.Sequential)
+                targets = list(module.children()) if isinstance(module, containers) \
                     else [module]
                 for target in targets:
                     target.register_forward_pre_hook(self._start)
@@ -314,14 +344,14 @@ def measure(variant: Variant) -> Measured:
                     medians(variant.samples), minima(variant.samples))
 
 
-def profile(config: str | Path, size: tuple[int, int], keeps: list[float], frames: int,
+def profile(config: str | Path, size: tuple[int, int], keeps: list[Keep], frames: int,
             warmup: int, seed: int = 0) -> tuple[list[Variant], list[Measured]]:
     spec = sized_spec(load_spec(config), size)
     base = seeded_model(spec, seed)
     variants = [Variant("unpruned", spec, base, model_blocks(base))]
     for keep in keeps:
-        model, pruned_spec = uniform_prune(spec, keep, seed)
-        variants.append(Variant(f"keep {keep:.2f}", pruned_spec, model, model_blocks(model)))
+        model, pruned_spec = prune_by_stage(spec, keep, seed)
+        variants.append(Variant(keep.label, pruned_spec, model, model_blocks(model)))
     run_interleaved(variants, frames, warmup, seed)
     return variants, [measure(v) for v in variants]
 
@@ -330,8 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("config")
     parser.add_argument("--size", type=int, nargs=2, default=(256, 320), metavar=("H", "W"))
-    parser.add_argument("--keep", type=float, nargs="+", default=[0.75, 0.59, 0.40],
-                        help="fraction of every prunable unit's channels kept")
+    parser.add_argument("--keep", type=Keep.parse, nargs="+", default=["0.75", "0.59", "0.40"],
+                        help="fraction of every prunable unit's channels kept, one variant "
+                        "each: F, or E/L (E in encoder stages 1-4, L in the rest)")
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -343,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     header = ["block", "prunable", "params M", "GFLOPs", "ms (p50)", "ratio"]
     report = {}
     for variant, m in zip(variants[1:], measured[1:]):
-        print(f"\n### {variant.label} of the channels of every prunable unit "
+        print(f"\n### {variant.label} of every prunable unit's channels "
               f"({args.size[0]}x{args.size[1]}, unpruned -> pruned)\n")
         print(markdown(header, table_rows(measured[0], m, variant.blocks)))
         report[variant.label] = summary(measured[0], m, variant.blocks)
