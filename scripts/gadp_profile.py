@@ -232,12 +232,14 @@ class Variant:
 
 
 def run_interleaved(variants: list[Variant], frames: int, warmup: int, seed: int) -> None:
-    """``warmup`` + ``frames`` steps of every variant, in turn (memory state carried)."""
+    """``warmup`` + ``frames`` rounds, each one step of every variant in a shuffled order (no
+    variant always runs right after another); the memory state is carried."""
     size = variants[0].spec.preprocess.input_size
-    frame = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
     for index in range(warmup + frames):
-        for variant in variants:
-            variant.step(frame, record=index >= warmup)
+        for position in rng.permutation(len(variants)):
+            variants[position].step(frame, record=index >= warmup)
 
 
 def medians(samples: list[dict[str, float]]) -> dict[str, float]:
@@ -253,12 +255,14 @@ def minima(samples: list[dict[str, float]]) -> dict[str, float]:
 
 @dataclasses.dataclass(frozen=True)
 class Measured:
-    """One variant's counts and times, keyed by block name (``ms``: medians, ``ms_min``)."""
+    """One variant's counts and times, keyed by block name (``ms``: medians, ``ms_min``);
+    ``network``: the network ms of each recorded round."""
 
     params: dict[str, int]
     flops: dict[str, int]
     ms: dict[str, float]
     ms_min: dict[str, float]
+    network: list[float]
 
 
 def _ratio(new: float, old: float) -> float:
@@ -320,6 +324,9 @@ def summary(base: Measured, pruned: Measured, blocks: list[Block],
         "gflops_ratio": _ratio(sum(pruned.flops.values()), sum(base.flops.values())),
         "network_ratio": _ratio(pruned.ms["network"], total),
         "network_ratio_min": _ratio(pruned.ms_min["network"], base.ms_min["network"]),
+        # per-round pruned/unpruned, then the median: slow load drifts cancel out
+        "network_ratio_paired": statistics.median(
+            _ratio(new, old) for new, old in zip(pruned.network, base.network)),
         "prunable_ratio": _ratio(_sum(pruned.ms, shrunk), prunable_old),
         "fixed_ratio": _ratio(fixed_new, fixed_old),
         "fixed_share": _ratio(fixed_old, total),
@@ -341,7 +348,8 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
 def measure(variant: Variant) -> Measured:
     return Measured(block_params(variant.model, variant.blocks),
                     block_flops(variant.spec, variant.blocks),
-                    medians(variant.samples), minima(variant.samples))
+                    medians(variant.samples), minima(variant.samples),
+                    [s["network"] for s in variant.samples])
 
 
 def profile(config: str | Path, size: tuple[int, int], keeps: list[Keep], frames: int,
