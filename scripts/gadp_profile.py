@@ -1,17 +1,18 @@
 """Per-block latency of an AP-MTL model, unpruned vs physically pruned (issue 17 item 3).
 
-Why GADP's speed-up stops where it does: every prunable unit of the encoder keeps one
-fraction of its channels (the highest-L1 ones; ``E/L``: fraction E in the high-resolution
-stages 1-4, L in the rest, a FLOPs-aware width profile), the project's own surgery removes the rest
+Why GADP's speed-up stops where it does: every prunable unit of the encoder keeps a fraction
+of its channels (the highest-L1 ones; ``E/L``: E in the high-resolution stages 1-4 and L in
+the rest, a FLOPs-aware width profile), the project's own surgery removes the others
 (``pruning.surgery.remove_channels``: every consumer shrinks) and ``rebuild`` proves the result
 builds from its ``channel_widths``. Latency depends on the widths only, so the weights are
 seeded, not trained. All variants run through the real :class:`Predictor` step (preprocess,
-network, post-processing), interleaved frame by frame with one torch thread, so background
-load hits them alike; forward hooks time each top-level block, the memory's ``read`` and
-``admit`` are timed as methods, ``other`` is the rest of the forward. Medians over frames.
+network, post-processing) with one torch thread, one frame each per round in a shuffled
+order, so background load hits them alike; forward hooks time each top-level block, the
+memory's ``read`` and ``admit`` are timed as methods, ``other`` is the rest of the forward.
+Medians over rounds (BENCHMARKS.md, "GADP: where the speed-up goes, per block"):
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/gadp_profile.py config/models/apmtl.yaml \\
-        --size 256 320 --keep 0.75 0.59 0.40 0.55/0.85 0.40/0.90 --frames 12 --warmup 3
+        --size 256 320 --keep 0.75 0.59 0.40 0.55/0.85 0.40/0.90 --frames 10 --warmup 2
 
 Detections come from random weights: the boxes reaching NMS (post-processing time) are not
 those of a trained model.
@@ -46,6 +47,7 @@ from surg_perception.pruning.surgery import rebuild, remove_channels  # noqa: E4
 MEMORY = "memory (read + admit)"
 OTHER = "other (forward glue)"
 STAGES = ("preprocess", "postprocess")
+DEFAULT_KEEPS = ("0.75", "0.59", "0.40", "0.55/0.85", "0.40/0.90")  # BENCHMARKS.md's run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -368,11 +370,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("config")
     parser.add_argument("--size", type=int, nargs=2, default=(256, 320), metavar=("H", "W"))
-    parser.add_argument("--keep", type=Keep.parse, nargs="+", default=["0.75", "0.59", "0.40"],
+    parser.add_argument("--keep", type=Keep.parse, nargs="+",
+                        default=[Keep.parse(k) for k in DEFAULT_KEEPS],
                         help="fraction of every prunable unit's channels kept, one variant "
                         "each: F, or E/L (E in encoder stages 1-4, L in the rest)")
-    parser.add_argument("--frames", type=int, default=12)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the measurements here")
     args = parser.parse_args(argv)
