@@ -11,11 +11,14 @@ Rules (the contract of :class:`~surg_perception.instruments.instances.Instance`)
   that lies farther from the image border (the shaft enters the view from outside).
 - **2D tip with claspers** (part 3): the jaws are told apart by the gap between them (the
   deepest forward-opening notch of the claspers' outline); the tool tip is midway between
-  the two jaw tips (the generator's tool-tip point), or the distal end of the claspers when
-  no gap shows (closed jaws, or jaws opening towards the camera). The jaw opening is the
-  image-plane angle between the line fits of the two jaws (foreshortened: it under-reads
-  jaws that open out of the image plane), 0 without a gap, ``None`` for jawless classes or
-  too few clasper pixels. Details: :func:`jaw_tip`.
+  the two jaw tips (the generator's tool-tip point), each jaw's tip taken along that jaw's
+  own line fit, or the distal end of the claspers along the shaft when no gap shows (closed
+  jaws, or jaws opening towards the camera). The jaw opening is the image-plane angle
+  between the line fits of the two jaws (foreshortened: it under-reads jaws that open out
+  of the image plane), 0 without a gap, ``None`` for jawless classes or too few clasper
+  pixels. Details: :func:`jaw_tip`.
+- **2D tip of a jawless class with a tip part** (the suction tube's part 30 -> 3): the end of
+  the tip part on its own axis, :func:`axis_end` (the generator's tip is the tube's end).
 - **2D tip without claspers**: the mean of the instance's pixels within ``tip_band_px`` of the
   farthest one along the shaft axis.
 """
@@ -125,17 +128,48 @@ def _notch(claspers: np.ndarray, min_depth: float) -> tuple[np.ndarray, np.ndarr
     return ring[best[2]], (ring[best[0]] + ring[best[1]]) / 2
 
 
+def axis_end(points: np.ndarray, direction: np.ndarray, band: float) -> np.ndarray:
+    """The distal end of a part on its centre line: the farthest position along unit
+    ``direction``, at the mean across-position of the points within ``band`` (pixels) of it.
+
+    The suction tube's tip is the end of its hemispherical cap on the axis: the band's mean
+    along the axis sits inside the cap (4.1 -> 1.4 px median on the development seed), and
+    the across-position at the middle of the end keeps it off the cap's corner. Jaws use the
+    band's mean instead (:func:`jaw_tip`).
+    """
+    normal = np.array([-direction[1], direction[0]])
+    along, across = points @ direction, points @ normal
+    reach = along.max()
+    return reach * direction + float(across[along >= reach - band].mean()) * normal
+
+
+def part_direction(points: np.ndarray, forward: np.ndarray, max_turn_deg: float = 60.0
+                   ) -> np.ndarray:
+    """The principal axis of ``points`` oriented along ``forward``, or ``forward`` itself when
+    the points are too few or their axis turns by more than ``max_turn_deg`` (a part seen
+    end-on or wider than long has no reliable axis of its own)."""
+    if len(points) < 3:
+        return forward
+    direction = fit_direction(points)[1]
+    cosine = float(direction @ forward)
+    if abs(cosine) < np.cos(np.radians(max_turn_deg)):
+        return forward
+    return direction if cosine >= 0 else -direction
+
+
 def jaw_tip(claspers: np.ndarray, shaft_dir: np.ndarray,
             band: float = 0.05) -> tuple[np.ndarray, float]:
     """Tool tip (u, v) and image-plane jaw opening (rad) from clasper pixels [N, 2].
 
     When the outline has a notch (:func:`_notch`, at least 8 % of the claspers' length deep,
     opening forwards), the line from its deepest point to the middle of the hull edge across
-    it splits the pixels into the two jaws; each jaw's tip is the mean of its pixels within
-    ``band`` (fraction of the claspers' length) of its farthest one along that line, the
-    tool tip is midway between them and the opening is the angle between the two jaws' line
-    fits. Without a notch the jaws count as one: the tip is the mean of the pixels
-    within ``band`` of the farthest along the shaft, the opening 0.
+    it splits the pixels into the two jaws; each jaw's tip is taken along
+    its own line fit (the mean of its pixels within ``band`` (fraction of the claspers' length)
+    of its farthest one along that fit), the tool tip is midway between them and the
+    opening is the angle between the two jaws' line fits. Without a notch the jaws count as
+    one: the tip is the mean of the pixels within ``band`` of the farthest along the shaft
+    (not the extreme: stacked closed jaws put the tool tip behind the silhouette's end), the
+    opening 0.
     """
     along = claspers @ shaft_dir
     length = float(along.max() - along.min())
@@ -148,14 +182,12 @@ def jaw_tip(claspers: np.ndarray, shaft_dir: np.ndarray,
             cross = (claspers - pivot) @ np.array([-ray[1], ray[0]])
     if not ((cross > 0).any() and (cross < 0).any()):
         return claspers[along >= along.max() - band * length].mean(axis=0), 0.0
-    tips = []
+    tips, arms = [], []
     for side in (cross > 0, cross < 0):
-        reach = (claspers[side] - pivot) @ ray
+        arm = part_direction(claspers[side], ray, 90.0)
+        arms.append(arm)
+        reach = claspers[side] @ arm
         tips.append(claspers[side][reach >= reach.max() - band * length].mean(axis=0))
-    arms = []
-    for side in (cross > 0, cross < 0):
-        direction = fit_direction(claspers[side])[1] if np.count_nonzero(side) > 2 else ray
-        arms.append(direction if direction @ ray >= 0 else -direction)
     cosine = float(np.clip(arms[0] @ arms[1], -1.0, 1.0))
     return (tips[0] + tips[1]) / 2, float(np.arccos(cosine))
 
