@@ -48,6 +48,23 @@ def tiny_checkpoint(tmp_path_factory, tiny_config_path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def oracle_checkpoint(tmp_path_factory, tiny_config_path) -> Path:
+    """The untrained tiny model at 256x320, for tests whose ORACLE network replaces it
+    (``test/ros/instruments_oracle.py``): the checkpoint fixes the spec, not the outputs."""
+    import dataclasses
+
+    from surg_perception.checkpoint import save_checkpoint
+    from surg_perception.config import load_spec
+    from surg_perception.models.registry import build_model
+
+    spec = load_spec(tiny_config_path)
+    spec = dataclasses.replace(spec, preprocess=dataclasses.replace(spec.preprocess,
+                                                                    input_size=(256, 320)))
+    path = tmp_path_factory.mktemp("checkpoint") / "oracle.pt"
+    return save_checkpoint(path, build_model(spec.model).eval(), spec)
+
+
+@pytest.fixture(scope="session")
 def start_node(repo_root, tmp_path_factory):
     """``start_node(name, params, entry=None, env=None) -> NodeProcess``; stopped at the end."""
     from support.ros_process import NodeProcess

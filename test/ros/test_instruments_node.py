@@ -12,7 +12,6 @@ yet), so the tip is the mask's end along the shaft.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 
@@ -33,7 +32,7 @@ pytestmark = pytest.mark.slow  # node start-up + 36 stereo frames: ~30 s
 # H, W: 12 px of disparity at 9 cm. 240 KB images: larger ones exceed Fast DDS's default
 # shared-memory segment and go as UDP fragments, whose losses on a loaded machine delay
 # one eye by seconds (seen at 512x640: rights 2.5 s late, hence mono frames).
-SIZE = (256, 320)
+SIZE = (256, 320)  # the conftest oracle_checkpoint's input size
 FRAMES, MONO_FRAMES = 30, 4
 SEED, INDEX = 7, 3  # three instruments, all three in both views most of the time
 SKEW_S = 0.003  # right stamp - left stamp: the eyes are not hardware-synchronised
@@ -68,20 +67,6 @@ def sequence(tmp_path_factory):
     np.savez(path, images=np.stack(images), types=np.stack(types))
     infos = [camera_info(cam, (width, height)) for cam in cams]
     return {"left": eyes[0], "right": eyes[1], "infos": infos, "truth": truth, "npz": path}
-
-
-@pytest.fixture(scope="module")
-def oracle_checkpoint(tmp_path_factory, tiny_config_path):
-    """The tiny model's checkpoint at the frames' size (the oracle replaces its network)."""
-    from surg_perception.checkpoint import save_checkpoint
-    from surg_perception.config import load_spec
-    from surg_perception.models.registry import build_model
-
-    spec = load_spec(tiny_config_path)
-    spec = dataclasses.replace(spec, preprocess=dataclasses.replace(spec.preprocess,
-                                                                    input_size=SIZE))
-    path = tmp_path_factory.mktemp("checkpoint") / "oracle.pt"
-    return save_checkpoint(path, build_model(spec.model).eval(), spec)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ instances, tracks, triangulation and messages are the node's own code.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 
@@ -30,7 +29,7 @@ pytest.importorskip("rclpy", reason="process-bag builds the node's messages with
 from surg_perception.ros import offline, pipeline  # noqa: E402
 from surg_perception.ros.process_bag import process_bag  # noqa: E402
 
-SIZE = (256, 320)  # H, W
+SIZE = (256, 320)  # H, W: the conftest oracle_checkpoint's input size
 PAIRS, MONO = 12, 2
 SEED, INDEX = 7, 3  # three instruments, all in both views most of the time
 T0, PERIOD, SKEW = 1_700_000_000 * 10**9, 33_333_333, 3_000_000  # ns
@@ -116,20 +115,6 @@ def oracle(sequence, monkeypatch, repo_root):
     monkeypatch.setattr(offline, "load_predictor", load)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, tiny_config_path):
-    """The tiny model at the frames' size (the oracle replaces its network)."""
-    from surg_perception.checkpoint import save_checkpoint
-    from surg_perception.config import load_spec
-    from surg_perception.models.registry import build_model
-
-    spec = load_spec(tiny_config_path)
-    spec = dataclasses.replace(spec, preprocess=dataclasses.replace(spec.preprocess,
-                                                                    input_size=SIZE))
-    path = tmp_path_factory.mktemp("checkpoint") / "oracle.pt"
-    return save_checkpoint(path, build_model(spec.model).eval(), spec)
-
-
 def _arrays(bag):
     with BagReader(bag) as reader:
         return [(m.timestamp, ts.deserialize(m.raw, m.msgtype))
@@ -155,9 +140,9 @@ def _errors_mm(arrays, truth) -> tuple[list[float], dict[str, set[int]]]:
 
 
 def test_stereo_bag_gives_3d_tips_stable_ids_and_mono_after_the_right_stops(
-        sequence, checkpoint, oracle, tmp_path):
+        sequence, oracle_checkpoint, oracle, tmp_path):
     out = tmp_path / "out.mcap"
-    result = process_bag(sequence["root"] / "stereo.mcap", out, checkpoint, progress=False,
+    result = process_bag(sequence["root"] / "stereo.mcap", out, oracle_checkpoint, progress=False,
                          right_topic=RIGHT)
     assert result["frames"] == PAIRS + MONO
     assert result["stereo"] == {"right_topic": RIGHT, "camera_info": sorted(INFOS),
@@ -182,8 +167,9 @@ def test_stereo_bag_gives_3d_tips_stable_ids_and_mono_after_the_right_stops(
         assert reader.counts["/apmtl_node/scene"] == PAIRS + MONO
 
 
-def test_without_camera_info_the_pairs_run_without_3d(sequence, checkpoint, oracle, tmp_path):
-    result = process_bag(sequence["root"] / "no_info.mcap", tmp_path / "out", checkpoint,
+def test_without_camera_info_the_pairs_run_without_3d(sequence, oracle_checkpoint, oracle,
+                                                       tmp_path):
+    result = process_bag(sequence["root"] / "no_info.mcap", tmp_path / "out", oracle_checkpoint,
                          progress=False, right_topic=RIGHT)
     assert result["frames"] == PAIRS + MONO and not result["stereo"]["rig"]
     assert "no camera_info topics" in result["stereo"]["warnings"][0]
@@ -192,8 +178,8 @@ def test_without_camera_info_the_pairs_run_without_3d(sequence, checkpoint, orac
     assert not any(i.tip_3d_valid for _, a in arrays for i in a.instruments)
 
 
-def test_stereo_needs_one_left_topic(sequence, checkpoint, tmp_path):
+def test_stereo_needs_one_left_topic(sequence, oracle_checkpoint, tmp_path):
     with pytest.raises(ConfigError, match="exactly one left image topic"):
-        process_bag(sequence["root"] / "stereo.mcap", tmp_path / "out", checkpoint,
+        process_bag(sequence["root"] / "stereo.mcap", tmp_path / "out", oracle_checkpoint,
                     progress=False, right_topic="/jhu_daVinci/left/image_raw",
                     topics=[LEFT])
