@@ -5,6 +5,7 @@
 #   sequences are held out and never seen by training or pruning)
 #   -> per configuration: train -> evaluate on the held-out sequences (memory on, memory
 #      off: the same weights with the memory cleared before every frame) ->
+#   -> tool tips and tracks (evaluate --instruments) on a held-out stereo set of another seed
 #   -> GADP pruning of the tiny model on the training sequences -> evaluate the pruned model
 #   -> ONNX export of the tiny model (onnxruntime parity)
 #   -> reports/synthetic/REPORT.md + report.json + the generator's gallery.png
@@ -101,6 +102,18 @@ for name in $CONFIGS; do
     evaluate "$RUN/$name/train/model.pt" "$RUN/$name/eval"
   stage "evaluate_${name}_memory_off" "$RUN/$name/eval_memory_off/report.json" \
     evaluate "$RUN/$name/train/model.pt" "$RUN/$name/eval_memory_off" --memory off
+done
+
+# --- instruments: tips and tracks on a held-out STEREO set (seed SEED+1000: a world never
+# trained on), both eyes through the node's InstrumentStream (`evaluate --instruments`) --------
+# shellcheck disable=SC2086  # SIZE is "H W"
+stage synth_stereo "$RUN/stereo_data/manifest.json" \
+  cli synth "$RUN/stereo_data" --sequences "${STEREO_SEQUENCES:-4}" --frames "$FRAMES" \
+  --size $SIZE --seed $((SEED + 1000)) --stereo
+for name in $CONFIGS; do
+  stage "evaluate_${name}_instruments" "$RUN/$name/eval_instruments/report.json" \
+    cli evaluate "$RUN/$name/train/model.pt" --data "$RUN/stereo_data" --instruments \
+    --out "$RUN/$name/eval_instruments" --device "$DEVICE"
 done
 
 # --- GADP on the tiny model (training sequences only), then score the smaller model ----------

@@ -20,6 +20,7 @@ import sys
 
 import torch
 
+from surg_perception.evaluation.instrument_report import markdown_lines as instrument_lines
 from surg_perception.evaluation.report import fmt, markdown_table, write_json
 
 # (key, title); all except Hausdorff and the timing are "higher is better"
@@ -99,6 +100,8 @@ def collect_config(run: Path, name: str, stages: dict[str, int]) -> dict:
                         "history": [{k: h[k] for k in ("round", "weights_kept", "metrics")}
                                     for h in prune["history"]]}
     out["onnx_parity"] = _parity(base / "export" / "unpruned.log")
+    stereo = _read(base / "eval_instruments" / "report.json")
+    out["instruments"] = None if stereo is None else stereo.get("instruments")
     return out
 
 
@@ -165,6 +168,11 @@ def config_section(name: str, numbers: dict) -> list[str]:
     keys = ("binary_dice", "type_dice", "type_iou", "mciou")
     rows = [[ROW_TITLES[row], *(fmt(v[k]) for k in keys)] for row, v in numbers["rows"].items()]
     lines += markdown_table(["masks", *(dict(SCORES)[k] for k in keys)], rows)
+    if numbers.get("instruments"):
+        # evaluate --instruments on the held-out STEREO set (another seed, never trained on)
+        section = instrument_lines(numbers["instruments"])
+        lines += [line.replace("## Instruments", "### Instruments, held-out stereo set", 1)
+                  for line in section]
     if "prune" in numbers:
         lines += prune_section(name, numbers)
     return lines + [""]
