@@ -13,20 +13,18 @@ import dataclasses
 import importlib.util
 import json
 
-import numpy as np
 import pytest
 
 from surg_perception.checkpoint import save_checkpoint
 from surg_perception.config import load_spec
 from surg_perception.data.synth import SynthConfig, write_synth_dataset
-from surg_perception.data.synth_camera import make_camera
-from surg_perception.data.synth_plan import plan_sequence
-from surg_perception.data.synth_scene import make_assets, render_frame
 from surg_perception.errors import ConfigError, DatasetError
 from surg_perception.models.registry import build_model
 from surg_perception.predictor import Predictor
 from surg_perception.ros import evaluate_cmd as cli
 from surg_perception.ros.instrument_eval import evaluate_instruments
+
+from support.stereo_frames import render_stereo
 
 SIZE = (320, 256)  # (W, H): 12 px of disparity at 9 cm
 SEED, FRAMES, SEQUENCES = 7, 24, 3  # sequence 3 of seed 7: three tools in both views
@@ -91,21 +89,8 @@ def _oracle_network(path):
 
 def _both_eyes(tmp_path, sequence: int) -> str:
     """Frames + type masks of both eyes of ``sequence``, rendered as the generator does."""
-    plan = plan_sequence(SEED, sequence, FRAMES, 3)
-    cams = [make_camera(*SIZE, eye) for eye in ("left", "right")]
-    assets = make_assets(plan, cams[0], SEED, sequence)
-    images, types = [], []
-    for t in range(FRAMES):
-        for e, cam in enumerate(cams):
-            rendered = render_frame(assets, t, cam, e)
-            mask = np.zeros(rendered.instance.shape, np.uint8)
-            for k, inst in enumerate(plan.instruments):
-                mask[rendered.instance == k + 1] = inst.type_id
-            images.append(rendered.image)
-            types.append(mask)
-    path = tmp_path / "oracle.npz"
-    np.savez(path, images=np.stack(images), types=np.stack(types))
-    return str(path)
+    frames = render_stereo(SEED, sequence, FRAMES, *SIZE)
+    return str(frames.save_oracle_npz(tmp_path / "oracle.npz"))
 
 
 def test_an_oracle_model_scores_small_tip_errors_and_no_id_switch(stereo_data, tmp_path,

@@ -12,7 +12,6 @@ yet), so the tip is the mask's end along the shaft.
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -20,12 +19,10 @@ import pytest
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
-from surg_perception.data.synth_camera import camera_info, make_camera
-from surg_perception.data.synth_gt import frame_record
-from surg_perception.data.synth_plan import plan_sequence
-from surg_perception.data.synth_scene import make_assets, render_frame
 from surg_perception.msg import InstrumentArray
 from surg_perception.ros.conversions import numpy_to_image
+
+from support.stereo_frames import render_stereo
 
 pytestmark = pytest.mark.slow  # node start-up + 36 stereo frames: ~30 s
 
@@ -46,27 +43,10 @@ MEDIAN_3D_MM = 6.0  # measured 3.3 mm here without part masks (oracle bench, par
 def sequence(tmp_path_factory):
     """Both eyes' images, type masks (for the oracle), camera_info and ground truth."""
     height, width = SIZE
-    plan = plan_sequence(SEED, INDEX, FRAMES + MONO_FRAMES + 1, 3)
-    cams = [make_camera(width, height, eye) for eye in ("left", "right")]
-    assets = make_assets(plan, cams[0], SEED, INDEX)
-    eyes, types, truth = ([], []), [], []
-    for t in range(FRAMES + MONO_FRAMES + 1):
-        for e, cam in enumerate(cams):
-            rendered = render_frame(assets, t, cam, e)
-            mask = np.zeros(rendered.instance.shape, np.uint8)
-            for k, inst in enumerate(plan.instruments):
-                mask[rendered.instance == k + 1] = inst.type_id
-            eyes[e].append(rendered.image)
-            types.append(mask)
-            if e == 0:
-                masks = [rendered.mask(k) for k in range(len(plan.instruments))]
-                truth.append(json.loads(json.dumps(
-                    frame_record(plan, t, rendered.geometry, masks, cams, (0, 0)))))
-    path = tmp_path_factory.mktemp("oracle") / "frames.npz"
-    images = [img for pair in zip(*eyes) for img in pair]
-    np.savez(path, images=np.stack(images), types=np.stack(types))
-    infos = [camera_info(cam, (width, height)) for cam in cams]
-    return {"left": eyes[0], "right": eyes[1], "infos": infos, "truth": truth, "npz": path}
+    frames = render_stereo(SEED, INDEX, FRAMES + MONO_FRAMES + 1, width, height)
+    path = frames.save_oracle_npz(tmp_path_factory.mktemp("oracle") / "frames.npz")
+    return {"left": frames.left, "right": frames.right, "infos": frames.infos,
+            "truth": frames.truth, "npz": path}
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,15 @@ instances, tracks, triangulation and messages are the node's own code.
 from __future__ import annotations
 
 import importlib.util
-import json
 
 import numpy as np
 import pytest
 
 from surg_perception.bags import typestore as ts
 from surg_perception.bags.storage import BagReader, BagWriter
-from surg_perception.data.synth_camera import camera_info, make_camera
-from surg_perception.data.synth_gt import frame_record
-from surg_perception.data.synth_plan import plan_sequence
-from surg_perception.data.synth_scene import make_assets, render_frame
 from surg_perception.errors import ConfigError
+
+from support.stereo_frames import render_stereo
 
 pytest.importorskip("rclpy", reason="process-bag builds the node's messages with rclpy")
 from surg_perception.ros import offline, pipeline  # noqa: E402
@@ -54,30 +51,13 @@ def _camera_info(record: dict, header) -> object:
 def sequence(tmp_path_factory):
     """The rendered frames (both eyes), type masks for the oracle, truth, and two bags."""
     height, width = SIZE
-    frames = PAIRS + MONO
-    plan = plan_sequence(SEED, INDEX, frames, 3)
-    cams = [make_camera(width, height, eye) for eye in ("left", "right")]
-    assets = make_assets(plan, cams[0], SEED, INDEX)
-    eyes, types, truth = ([], []), [], []
-    for t in range(frames):
-        for e, cam in enumerate(cams):
-            rendered = render_frame(assets, t, cam, e)
-            mask = np.zeros(rendered.instance.shape, np.uint8)
-            for k, inst in enumerate(plan.instruments):
-                mask[rendered.instance == k + 1] = inst.type_id
-            eyes[e].append(rendered.image)
-            types.append(mask)
-            if e == 0:
-                masks = [rendered.mask(k) for k in range(len(plan.instruments))]
-                truth.append(json.loads(json.dumps(
-                    frame_record(plan, t, rendered.geometry, masks, cams, (0, 0)))))
+    frames = render_stereo(SEED, INDEX, PAIRS + MONO, width, height)
     root = tmp_path_factory.mktemp("stereo-bag")
-    images = [img for pair in zip(*eyes) for img in pair]
-    np.savez(root / "frames.npz", images=np.stack(images), types=np.stack(types))
-    infos = [camera_info(cam, (width, height)) for cam in cams]
+    npz = frames.save_oracle_npz(root / "frames.npz")
+    eyes = (frames.left, frames.right)
     for name, with_info in (("stereo.mcap", True), ("no_info.mcap", False)):
-        _write_bag(root / name, eyes, infos if with_info else None)
-    return {"root": root, "truth": truth, "npz": root / "frames.npz"}
+        _write_bag(root / name, eyes, frames.infos if with_info else None)
+    return {"root": root, "truth": frames.truth, "npz": npz}
 
 
 def _write_bag(path, eyes, infos) -> None:
