@@ -1,15 +1,15 @@
 """The model's instruments on a synthetic STEREO dataset, scored against its 3D ground truth.
 
 ``surg-perception evaluate CKPT --data ROOT --instruments`` (ROOT written by ``surg-perception
-synth --stereo``): every sequence runs as one camera stream of the live node: the left frame
-through the :class:`~surg_perception.predictor.Predictor`, the right frame through
-:meth:`InstrumentStream.right_step` (the right eye's own memory) and both through
-:meth:`InstrumentStream.step` (instances, tracks, triangulation with the manifest's
-``camera_info`` rig), the post-processing being the checkpoint's (the node's default). The
-estimates are scored by :func:`.instruments.score_instruments` (tip errors by depth, CLEAR-MOT,
-IDF1). No rclpy: :class:`InstrumentStream` is the node's object, not its messages; this
-module sits in ``ros/`` because that object does (``evaluation/`` may not import ``ros/``),
-and ``surg-perception evaluate`` (``ros/evaluate_cmd.py``) hands it to the evaluation.
+synth --stereo``): every sequence runs as one camera stream of the live node: each pair
+through :meth:`InstrumentStream.predict_pair` (one temporal memory per eye; batched as the
+node's default ``stereo.batch`` decides) and :meth:`InstrumentStream.step` (instances,
+tracks, triangulation with the manifest's ``camera_info`` rig), the post-processing being the
+checkpoint's (the node's default). The estimates are scored by
+:func:`.instruments.score_instruments` (tip errors by depth, CLEAR-MOT, IDF1). No rclpy:
+:class:`InstrumentStream` is the node's object, not its messages; this module sits in
+``ros/`` because that object does (``evaluation/`` may not import ``ros/``), and
+``surg-perception evaluate`` (``ros/evaluate_cmd.py``) hands it to the evaluation.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from surg_perception.evaluation.instruments import (
 )
 from surg_perception.instruments import InstrumentResult, StereoRig
 from surg_perception.predictor import Predictor
-from surg_perception.ros.instrument_stream import InstrumentStream
+from surg_perception.ros.instrument_stream import InstrumentStream, batch_eyes
 
 FPS = 30.0  # stamps of the frames (the tracker's clock); the generator's nominal rate
 
@@ -83,11 +83,12 @@ def run_sequence(stream: InstrumentStream, seq_dir: Path, max_frames: int | None
                            f"{len(truth)} ground-truth records")
     stream.predictor.reset()
     stream.reset()
+    batch = batch_eyes("auto", stream.predictor.device)  # the node's default stereo.batch
     estimates = []
     for t, (left, right) in enumerate(zip(lefts, rights)):
         start = time.perf_counter()
-        result = stream.predictor.step(read_rgb(left))
-        right_result = stream.right_step(read_rgb(right), "rgb")
+        result, right_result = stream.predict_pair((read_rgb(left), "rgb"),
+                                                   (read_rgb(right), "rgb"), batch=batch)
         estimates.append(estimates_of(stream.step(result, right_result, t / FPS)))
         if timing is not None:
             timing.append(time.perf_counter() - start)

@@ -31,12 +31,6 @@ from surg_perception.predictor import FrameResult, Predictor, step_streams
 Eye = tuple[np.ndarray, str]  # one eye's frame [H, W, 3] uint8 and its channel order
 
 
-def eye_twin(predictor: Predictor) -> Predictor:
-    """The right eye of ``predictor``: :meth:`Predictor.fork` (same network, own memory and
-    pinned upload buffer, so both eyes' uploads can be in flight in one batched step)."""
-    return predictor.fork()
-
-
 def batch_eyes(mode: str | bool, device: torch.device) -> bool:
     """``stereo.batch`` (``auto`` | ``true`` | ``false``, or a bool) -> whether a pair runs
     as one batch of 2 on ``device`` (else one step per eye)."""
@@ -112,9 +106,11 @@ class InstrumentStream:
         return self._right_eye().step(pixels, color_order=order)
 
     def _right_eye(self) -> Predictor:
-        """The right eye's predictor (made on first use), with the left's live thresholds."""
+        """The right eye's predictor (made on first use), with the left's live thresholds:
+        a fork (same network, own memory and pinned upload buffer, so both eyes' uploads can
+        be in flight in one batched step)."""
         if self._right is None:
-            self._right = eye_twin(self.predictor)
+            self._right = self.predictor.fork()
         self._right.postprocess = self.predictor.postprocess
         return self._right
 
