@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from surg_perception.bench import stats, variants
+from surg_perception.bench import ratios, stats, variants
 from surg_perception.bench.backends import availability, make_step
 from surg_perception.bench.pipeline import (
     DISPARITY_PX,
@@ -187,7 +187,7 @@ def run_benchmark(options: BenchOptions, argv: list[str] | None = None,
     ref = results[0]
     comparisons = {key: results[len(results) - len(extra) + i] for i, key in enumerate(extra)}
     lazy = _lazy_outputs(runs[0], options, messages, ros)
-    speedups = backend_speedups(results[:len(results) - len(extra)])
+    speedups = ratios.backend_speedups(results[:len(results) - len(extra)])
     return {
         "schema": "surg_perception.bench/1",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -202,8 +202,9 @@ def run_benchmark(options: BenchOptions, argv: list[str] | None = None,
         "skipped": skipped,
         "messages": message_info,
         "lazy_outputs": lazy,
-        "memory_module": _memory_module(ref, comparisons.get("no_memory")),
-        "ratios": {**_ratios(ref, comparisons, message_info), **_lazy_ratios(lazy), **speedups},
+        "memory_module": ratios.memory_module(ref, comparisons.get("no_memory")),
+        "ratios": {**ratios.same_run_ratios(ref, comparisons, message_info),
+                   **ratios.lazy_ratios(lazy), **speedups},
         "notes": notes,
     }
 
@@ -229,15 +230,6 @@ def _lazy_outputs(run: Run, options: BenchOptions, messages: Any, ros: Any) -> d
         if tuned and not options.malloc_tuning:
             set_malloc_tuning(False)
     return {**result, "malloc_tuning": tuned}
-
-
-def _lazy_ratios(lazy: dict[str, Any]) -> dict[str, float | None]:
-    sets = lazy.get("sets", {})
-    if "all" not in sets:
-        return {"lazy_mask_over_all": None}
-    return {f"lazy_{name}_over_all": stats.ratio(row["frame_ms"]["p50"],
-                                                          sets["all"]["frame_ms"]["p50"])
-            for name, row in sets.items() if name != "all"}
 
 
 def _prepare_matrix(model: nn.Module, spec: ModelSpec, device: torch.device,
@@ -290,72 +282,6 @@ def _comparisons(model: nn.Module, spec: ModelSpec, options: BenchOptions,
         notes["stereo"] = (f"the right eye is the left frame shifted by {DISPARITY_PX} px; "
                            + (f"NOT batched: {why}" if why else "both eyes in one forward"))
     return runs, notes
-
-
-def _ratios(ref: dict, comparisons: dict[str, dict], message_info: dict) -> dict[str, Any]:
-    """The same-run ratios; None where the comparison was not measured."""
-    def stat(run: dict | None, key: str = "step", which: str = "p50") -> float | None:
-        if run is None:
-            return None
-        return run[key][which] if key == "step" else run["stages"][key][which]
-
-    def minus_one(value: float | None) -> float | None:
-        return None if value is None else value - 1.0
-
-    pruned, plain = comparisons.get("pruned"), comparisons.get("no_memory")
-    return {
-        "pruned_over_unpruned": stats.ratio(stat(pruned), stat(ref)),
-        "pruned_over_unpruned_network": stats.ratio(stat(pruned, "network"), stat(ref, "network")),
-        "pruned_params_over_unpruned": stats.ratio(pruned and pruned["params"], ref["params"]),
-        "memory_overhead": minus_one(stats.ratio(stat(ref), stat(plain))),
-        # Minimum step times: the least disturbed frames, steadier on a shared host.
-        "pruned_over_unpruned_min": stats.ratio(stat(pruned, which="min"), stat(ref, which="min")),
-        "memory_overhead_min": minus_one(stats.ratio(stat(ref, which="min"),
-                                                     stat(plain, which="min"))),
-        "message_over_memcpy": message_info.get("default_malloc", {}).get("ratio"),
-        "message_over_memcpy_tuned_malloc": message_info.get("tuned_malloc", {}).get("ratio"),
-        **_stereo_ratios(ref, comparisons),
-    }
-
-
-def _stereo_ratios(ref: dict, comparisons: dict[str, dict]) -> dict[str, float | None]:
-    """A stereo pair's network stage (and step) over a mono frame's; empty without --stereo."""
-    out: dict[str, float | None] = {}
-    for key in ("stereo", "stereo_two_steps"):
-        run = comparisons.get(key)
-        if run is None:
-            continue
-        network, mono = run["stages"]["network"], ref["stages"]["network"]
-        out[f"{key}_over_mono_network"] = stats.ratio(network["p50"], mono["p50"])
-        out[f"{key}_over_mono_network_min"] = stats.ratio(network["min"], mono["min"])
-        out[f"{key}_over_mono"] = stats.ratio(run["step"]["p50"], ref["step"]["p50"])
-    return out
-
-
-def backend_speedups(runs: list[dict]) -> dict[str, float | None]:
-    """``speedup_<backend>`` = eager step p50 / backend step p50 (same dtype, same run)."""
-    eager = {run["dtype"]: run for run in runs if run["backend"] == "eager"}
-    out: dict[str, float | None] = {}
-    for run in runs:
-        ref = eager.get(run["dtype"])
-        if run["backend"] == "eager" or ref is None:
-            continue
-        key = f"speedup_{run['backend']}" + ("" if run["dtype"] == "fp32" else f"_{run['dtype']}")
-        out[key] = stats.ratio(ref["step"]["p50"], run["step"]["p50"])
-        out[f"{key}_network"] = stats.ratio(ref["stages"]["network"]["p50"],
-                                            run["stages"]["network"]["p50"])
-        out[f"{key}_min"] = stats.ratio(ref["step"]["min"], run["step"]["min"])
-    return out
-
-
-def _memory_module(ref: dict, plain: dict | None) -> dict[str, float] | None:
-    """The memory stage: median network time with memory minus without (same run)."""
-    if plain is None:
-        return None
-    with_ms = ref["stages"]["network"]["p50"]
-    without_ms = plain["stages"]["network"]["p50"]
-    return {"network_ms_with": with_ms, "network_ms_without": without_ms,
-            "memory_ms": with_ms - without_ms}
 
 
 __all__ = ["BenchOptions", "prepare", "run_benchmark", "summarize"]

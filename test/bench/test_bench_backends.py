@@ -7,7 +7,7 @@ import math
 import pytest
 
 from surg_perception import bench_cli as cli
-from surg_perception.bench.runner import backend_speedups
+from surg_perception.bench.ratios import backend_speedups
 
 pytestmark = [pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),
