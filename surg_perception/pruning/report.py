@@ -92,6 +92,8 @@ def fig9_figure(history: list[dict], metric: str, device: torch.device | str = "
             marker=marker, label=latency_label(device))
     ax.set_xlabel("weights kept (%)")
     ax.set_ylabel(f"{latency_label(device)} (ms / frame)")
+    # From zero: an autoscaled axis draws a 1 % change (timing noise) as a steep line.
+    ax.set_ylim(bottom=0, top=1.15 * max(h["latency_ms"] for h in history))
     ax.invert_xaxis()
     other = ax.twinx()
     names = sorted({k for h in history for k in h["metrics"] if k != "loss"})
@@ -101,6 +103,7 @@ def fig9_figure(history: list[dict], metric: str, device: torch.device | str = "
                    linestyle=dash, marker=marker, linewidth=2.5 if name == metric else 1.2,
                    label=name)
     other.set_ylabel("metric")
+    other.set_ylim(0, 1.05)  # Dice, IoU, accuracy, F1: all in [0, 1] (the loss is not drawn)
     lines = ax.get_lines() + other.get_lines()
     other.legend(lines, [line.get_label() for line in lines], loc="lower left", fontsize=8)
     ax.set_title("GADP: latency and accuracy vs weights kept")

@@ -38,6 +38,8 @@ def test_fig9_lines_have_distinct_styles_and_the_reported_latencies():
         assert len({(dash, marker) for _, dash, marker in styles}) == len(styles)
         assert list(latency_axes.get_lines()[0].get_ydata()) == [20.1, 19.0, 18.5]
         assert latency_axes.get_ylabel().startswith("latency on cpu")
+        assert latency_axes.get_ylim()[0] == 0  # a ratio reads true only from zero
+        assert metric_axes.get_ylim() == (0, 1.05)
     finally:
         plt.close(fig)
 
