@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 import os
 from pathlib import Path
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,23 @@ RESEND_S = 5.0  # an unanswered idempotent request is sent again (a reply can be
 # the state each lifecycle transition ends in (lifecycle_msgs/Transition ids)
 GOAL_STATES = {1: "inactive", 2: "unconfigured", 3: "active", 4: "inactive", 5: "finalized",
                6: "finalized", 7: "finalized"}
+
+
+def native_stacks(pid: int, timeout: float = 60.0) -> str:
+    """Every thread's native stack of ``pid`` (gdb, where installed): a stalled process's
+    failure message then says where it waits instead of only that it does."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        return "(no gdb here: no stacks)"
+    try:
+        done = subprocess.run([gdb, "-p", str(pid), "-batch", "-nx", "-ex",
+                               "thread apply all bt 30"], capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"(gdb did not finish within {timeout:.0f} s)"
+    lines = [line for line in done.stdout.splitlines()
+             if line.startswith(("#", "Thread"))]
+    return "\n".join(lines) or f"(gdb gave no stacks: {done.stderr[-500:]})"
 
 
 def rss_kib(pid: int) -> int:
