@@ -146,8 +146,9 @@ class PreprocessConfig:
 class PostprocessConfig:
     """Detection decoding, instance typing and box-fill; every field may change live in the node.
 
-    Fields added after the first checkpoints (``instance_typing``, ``instance_cover``) take
-    their defaults when an old spec dict lacks them; the node's ROS parameters do not cover
+    Fields added after the first checkpoints (``instance_typing``, ``instance_cover``,
+    ``instance_boxes``, ``instance_box_min_area``) take their defaults when an old spec dict
+    lacks them; the node's ROS parameters do not cover
     them yet (they come from the checkpoint).
     """
 
@@ -161,6 +162,9 @@ class PostprocessConfig:
     # One type per predicted instrument (processing/instance_typing.py), before box-fill.
     instance_typing: bool = True
     instance_cover: float = 0.5  # share of an instrument a confident box must hold to type it
+    # Publish a box per segmented instrument too (processing/instance_boxes.py).
+    instance_boxes: bool = False
+    instance_box_min_area: float = 0.001  # share of the frame; smaller components give no box
 
 
 @dataclasses.dataclass(frozen=True)

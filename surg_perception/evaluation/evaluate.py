@@ -4,7 +4,10 @@ The predictor runs with instance typing and box-fill off; the other rows apply
 ``processing.instance_typing`` and/or ``processing.box_fill`` to the same camera-space mask
 and detections, in the predictor's order (typing, then box-fill). So the rows cost one network
 pass and measure what the node publishes with each switch; ``instance_typing_box_fill_on`` is
-the default output.
+the default output. Detections likewise: the predictor decodes the SSD's boxes alone and
+``map50_instance_boxes`` scores them merged with a box per segmented instrument
+(``processing.instance_boxes``, from the same mask); ``map50`` is the one the checkpoint's
+``postprocess.instance_boxes`` publishes, ``map50_ssd`` the SSD's alone.
 Each sequence is one stream: the memory is reset at its first frame.
 """
 
@@ -29,11 +32,14 @@ from surg_perception.evaluation.metrics import (
 from surg_perception.evaluation.protocol import ProtocolScores
 from surg_perception.predictor import Predictor
 from surg_perception.processing.box_fill import box_fill, det_to_seg_map
+from surg_perception.processing.detections import Detections
+from surg_perception.processing.instance_boxes import instance_boxes, merge_detections
 from surg_perception.processing.instance_typing import instance_typing, typing_classes
 
 FILL_ROWS = ("box_fill_off", "box_fill_on")
 TYPING_ROWS = ("instance_typing_on", "instance_typing_box_fill_on")  # typing, then box-fill
 ROWS = FILL_ROWS + TYPING_ROWS
+BOX_SOURCES = ("ssd", "instance_boxes")  # the SSD's boxes; merged with the instruments' boxes
 Transform = Callable[[np.ndarray, int], np.ndarray]  # (image, frame index) -> image
 
 
@@ -44,11 +50,13 @@ class _Scores:
     "n/a" in Markdown), not the 0.0 that empty predictions against real boxes would score.
     """
 
-    def __init__(self, detection: bool = True, classes: tuple[str, ...] = ()) -> None:
+    def __init__(self, detection: bool = True, classes: tuple[str, ...] = (),
+                 published_boxes: str = "ssd") -> None:
         self.protocol = ProtocolScores(classes)  # ISINet protocol rows (protocol.py)
         self.seg = {row: {k: [] for k in SEG_KEYS} for row in ROWS}
         self.hausdorff: list[float] = []
-        self.det = DetectionMAP() if detection else None
+        self.det = {source: DetectionMAP() for source in BOX_SOURCES} if detection else None
+        self.published_boxes = published_boxes
         self.activity_pred: list[int] = []
         self.activity_true: list[int] = []
         self.frames = 0
@@ -58,9 +66,10 @@ class _Scores:
                 for row, values in self.seg.items()}
         for row in rows.values():
             row["hausdorff"] = nanmean(self.hausdorff)
-        map50 = math.nan if self.det is None else self.det.compute()
-        out = {"frames": self.frames, **rows, "map50": map50,
-               "protocol": self.protocol.summary()}
+        maps = {f"map50_{k}": math.nan if self.det is None else self.det[k].compute()
+                for k in BOX_SOURCES}
+        out = {"frames": self.frames, **rows, "map50": maps[f"map50_{self.published_boxes}"],
+               **maps, "protocol": self.protocol.summary()}
         if self.activity_pred:
             out.update(activity_scores(self.activity_pred, self.activity_true, num_activities))
         return out
@@ -102,8 +111,28 @@ def _row_masks(predictor: Predictor, result) -> dict[str, np.ndarray]:
             "instance_typing_box_fill_on": _filled(predictor, result, typed)}
 
 
+def published_detections(predictor: Predictor, result) -> Detections:
+    """The detections the node publishes for ``result`` (a step of :func:`evaluate`'s
+    predictor, which decodes the SSD's boxes alone), per the checkpoint's
+    ``postprocess.instance_boxes``."""
+    sources = _box_sources(predictor, result)
+    return sources["instance_boxes" if predictor.spec.postprocess.instance_boxes else "ssd"]
+
+
+def _box_sources(predictor: Predictor, result) -> dict[str, Detections]:
+    """The frame's detections per :data:`BOX_SOURCES` (the predictor decoded the SSD's)."""
+    post, cfg = predictor.postprocess, predictor.spec.model
+    ssd = Detections(*(torch.from_numpy(a) for a in (result.boxes, result.scores,
+                                                       result.labels)))
+    classes = typing_classes(tuple(cfg.seg_classes), tuple(cfg.det_classes))
+    found = instance_boxes(torch.from_numpy(result.mask), classes, post.instance_box_min_area,
+                           post.score_threshold)
+    return {"ssd": ssd, "instance_boxes": merge_detections(found, ssd, post.nms_threshold,
+                                                           post.max_detections)}
+
+
 def _score_frame(groups: list[_Scores], sample, result, masks: dict[str, np.ndarray],
-                 num_classes: int) -> None:
+                 num_classes: int, boxes: dict[str, Detections]) -> None:
     scores = {row: segmentation_scores(m, sample.mask, num_classes) for row, m in masks.items()}
     distance = hausdorff_distance(result.mask > 0, sample.mask > 0)
     for group in groups:
@@ -117,8 +146,9 @@ def _score_frame(groups: list[_Scores], sample, result, masks: dict[str, np.ndar
         if result.part_mask is not None and sample.part_mask is not None:
             group.protocol.update_parts(result.part_mask, sample.part_mask)
         if group.det is not None:
-            group.det.update(result.boxes, result.scores, result.labels, sample.boxes,
-                             sample.labels)
+            for source, dets in boxes.items():
+                group.det[source].update(dets.boxes.numpy(), dets.scores.numpy(),
+                                         dets.labels.numpy(), sample.boxes, sample.labels)
         if result.activity_probs is not None:
             group.activity_pred.append(int(np.argmax(result.activity_probs)))
             group.activity_true.append(int(sample.activity))
@@ -142,7 +172,8 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
     Returns:
         ``{"overall": {...}, "sequences": {name: {...}}, "timing": {...}}`` where each
         score dict has ``frames``, rows :data:`ROWS` (Dice, IoU, Hausdorff; box-fill off/on,
-        instance typing alone and with box-fill), ``map50`` (NaN without a detection head),
+        instance typing alone and with box-fill), ``map50`` (NaN without a detection head;
+        the published boxes) with ``map50_ssd`` and ``map50_instance_boxes``,
         ``protocol`` (ISINet's Challenge IoU / IoU / mcIoU / per-class IoU per row, see
         ``protocol.py``; ``part_iou`` where the results carry a part mask and the dataset
         part labels: a part head, ``EndoVis17Dataset(parts=True)``) and, with an activity
@@ -151,18 +182,19 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
     from tqdm import tqdm
 
     predictor.postprocess = dataclasses.replace(predictor.postprocess, box_fill=False,
-                                                instance_typing=False)
+                                                instance_typing=False, instance_boxes=False)
+    published = "instance_boxes" if predictor.spec.postprocess.instance_boxes else "ssd"
     num_classes = len(predictor.spec.model.seg_classes)
     num_activities = max(1, len(predictor.spec.model.activity_classes))
     detection = predictor.model.has_detection
     classes = tuple(predictor.spec.model.seg_classes)
-    overall, sequences, timings = _Scores(detection, classes), {}, []
+    overall, sequences, timings = _Scores(detection, classes, published), {}, []
     groups = dataset.sequence_indices()
     total = sum(len(v[:max_frames]) for v in groups.values())
     with tqdm(total=total, disable=not progress, desc="evaluate") as bar:
         for name, indices in groups.items():
             predictor.reset()
-            sequences[name] = _Scores(detection, classes)
+            sequences[name] = _Scores(detection, classes, published)
             for index in indices[:max_frames]:
                 if not memory:
                     predictor.reset()
@@ -170,8 +202,9 @@ def evaluate(predictor: Predictor, dataset: SequenceDataset, transform: Transfor
                 image = sample.image if transform is None else transform(sample.image, index)
                 result = predictor.step(image)
                 timings.append(result.timings_ms)
+                boxes = _box_sources(predictor, result) if detection else {}
                 _score_frame([overall, sequences[name]], sample, result,
-                             _row_masks(predictor, result), num_classes)
+                             _row_masks(predictor, result), num_classes, boxes)
                 bar.update(1)
     return {"overall": overall.summary(num_activities),
             "sequences": {k: v.summary(num_activities) for k, v in sequences.items()},

@@ -62,11 +62,24 @@ def _span(start: float, end: float, size: int) -> tuple[int, int]:
     return (min(max(math.ceil(start - 0.5), 0), size), min(max(math.ceil(end - 0.5), 0), size))
 
 
-def _majority(types: np.ndarray, members: np.ndarray, count: int) -> np.ndarray:
-    """``[count]`` most frequent type per component, from the foreground pixels' type and
-    component id (index 0, no component, gets 0)."""
-    votes = np.bincount(members * 256 + types, minlength=count * 256).reshape(count, 256)
-    return votes.argmax(axis=1)
+def type_components(host: np.ndarray, type_ids: Sequence[int]
+                    ) -> tuple[int, np.ndarray, np.ndarray]:
+    """The instruments of a class-id mask ``[H, W]`` uint8: the connected components
+    (8-connectivity) of its instrument-type pixels, as ``(count, ids [H, W] int32, stats)``
+    with OpenCV's stats rows (x, y, width, height, area); id 0 is "no component"."""
+    is_type = np.zeros(256, np.uint8)
+    is_type[list(type_ids)] = 1
+    count, components, stats, _ = cv2.connectedComponentsWithStats(
+        is_type[host], connectivity=8, ltype=cv2.CV_32S)
+    return count, components, stats
+
+
+def component_votes(host: np.ndarray, components: np.ndarray, count: int) -> np.ndarray:
+    """``[count, 256]`` pixels of each class id per component (row 0: no component)."""
+    foreground = np.flatnonzero(components)
+    members = components.ravel()[foreground].astype(np.int64)
+    types = host.ravel()[foreground].astype(np.int64)
+    return np.bincount(members * 256 + types, minlength=count * 256).reshape(count, 256)
 
 
 def _box_decisions(components: np.ndarray, sizes: np.ndarray, boxes: np.ndarray,
@@ -106,20 +119,17 @@ def instance_typing(mask: Tensor, classes: TypingClasses, boxes: Tensor | None =
         return mask.clone()
     # Connected components need OpenCV on the host: one download of the uint8 mask.
     host = mask.cpu().numpy()
-    is_type = np.zeros(256, np.uint8)
-    is_type[list(classes.type_ids)] = 1
-    count, components = cv2.connectedComponents(is_type[host], connectivity=8,
-                                                ltype=cv2.CV_32S)
+    count, components, stats = type_components(host, classes.type_ids)
     if count <= 1:
         return mask.clone()
     foreground = np.flatnonzero(components)  # only instrument pixels vote and change
     members = components.ravel()[foreground]
-    types = _majority(host.ravel()[foreground].astype(np.int64), members, count)
+    types = component_votes(host, components, count).argmax(axis=1)
     if boxes is not None and len(boxes):
         keep = (scores >= threshold).cpu().numpy()
         label_list = labels.cpu().numpy()[keep].tolist()
         seg_ids = [classes.det_to_seg[label - 1] for label in label_list]
-        sizes = np.bincount(members, minlength=count)
+        sizes = stats[:, cv2.CC_STAT_AREA]
         decided, by_box = _box_decisions(components, sizes, boxes.cpu().numpy()[keep],
                                          scores.cpu().numpy()[keep], seg_ids, cover)
         types = np.where(by_box, decided, types)

@@ -22,17 +22,11 @@ from surg_perception.config import ModelConfig, PostprocessConfig
 from surg_perception.errors import ConfigError
 from surg_perception.ops.box_ops import decode_boxes
 from surg_perception.processing.box_fill import box_fill, det_to_seg_map
+from surg_perception.processing.detections import Detections
+from surg_perception.processing.instance_boxes import instance_boxes, merge_detections
 from surg_perception.processing.instance_typing import instance_typing, typing_classes
 from surg_perception.processing.preprocess import FrameGeometry
 from surg_perception.processing.resize import resize_mask
-
-
-class Detections(NamedTuple):
-    """Detections of one image, best first."""
-
-    boxes: Tensor  # [N, 4] float32 xyxy (normalised or camera pixels, as documented)
-    scores: Tensor  # [N] float32
-    labels: Tensor  # [N] int64 in 1..K
 
 
 class FramePrediction(NamedTuple):
@@ -51,7 +45,8 @@ def check_postprocess_config(cfg: PostprocessConfig, model_cfg: ModelConfig) -> 
 
     Call it whenever the config changes (e.g. a live parameter update in the node).
     """
-    for name in ("score_threshold", "nms_threshold", "box_fill_threshold", "instance_cover"):
+    for name in ("score_threshold", "nms_threshold", "box_fill_threshold", "instance_cover",
+                 "instance_box_min_area"):
         value = getattr(cfg, name)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"postprocess.{name} must be in [0, 1], got {value}")
@@ -115,14 +110,6 @@ def mask_to_camera(mask: Tensor, geometry: FrameGeometry) -> Tensor:
     return camera
 
 
-def _empty_detections(device: torch.device) -> Detections:
-    return Detections(
-        torch.zeros(0, 4, device=device),
-        torch.zeros(0, device=device),
-        torch.zeros(0, dtype=torch.long, device=device),
-    )
-
-
 def postprocess_batch(
     output: NamedTuple,
     priors: Tensor | None,
@@ -140,7 +127,10 @@ def postprocess_batch(
         geometries: B frame geometries from preprocessing.
         model_cfg: class names (for box-fill) and prior variances.
         cfg: detection thresholds, instance-typing and box-fill switches (instance typing
-            runs first, so box-fill can split touching instruments along their boxes).
+            runs first, so box-fill can split touching instruments along their boxes), and
+            ``instance_boxes``: the published detections add a box per segmented instrument
+            (:mod:`~surg_perception.processing.instance_boxes`); typing and box-fill still
+            use the SSD's boxes alone (a box around a diagonal instrument is mostly tissue).
     """
     if len(geometries) != output.seg_logits.shape[0]:
         raise ConfigError(
@@ -157,23 +147,28 @@ def postprocess_batch(
     classes = typing_classes(tuple(model_cfg.seg_classes), tuple(model_cfg.det_classes))
     results = []
     for index, geometry in enumerate(geometries):
-        dets = _empty_detections(masks.device)
+        dets = Detections.empty(masks.device)
         if has_det:
             variances = model_cfg.detection.variances
             dets = decode_detections(
                 output.det_logits[index], output.det_deltas[index], priors, variances, cfg
             )
-        boxes = geometry.boxes_to_camera(dets.boxes)
+        dets = dets._replace(boxes=geometry.boxes_to_camera(dets.boxes))
         mask = mask_to_camera(masks[index], geometry)
-        if cfg.instance_typing:
-            mask = instance_typing(mask, classes, boxes, dets.scores, dets.labels,
+        published = dets
+        if cfg.instance_boxes:  # from the pixel types, before typing and box-fill change them
+            found = instance_boxes(mask, classes, cfg.instance_box_min_area, cfg.score_threshold)
+            published = merge_detections(found, dets, cfg.nms_threshold, cfg.max_detections)
+        if cfg.instance_typing:  # typing and box-fill act on the SSD's boxes only
+            mask = instance_typing(mask, classes, dets.boxes, dets.scores, dets.labels,
                                    cfg.box_fill_threshold, cfg.instance_cover)
         if fill_map is not None:
             threshold = cfg.box_fill_threshold
-            mask = box_fill(mask, boxes, dets.scores, dets.labels, fill_map, threshold)
+            mask = box_fill(mask, dets.boxes, dets.scores, dets.labels, fill_map, threshold)
         activity = None
         if output.activity_logits is not None:
             activity = output.activity_logits[index].float().softmax(dim=-1)
         part = None if parts is None else mask_to_camera(parts[index], geometry)
-        results.append(FramePrediction(mask, boxes, dets.scores, dets.labels, activity, part))
+        results.append(FramePrediction(mask, published.boxes, published.scores,
+                                       published.labels, activity, part))
     return results

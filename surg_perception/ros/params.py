@@ -90,6 +90,9 @@ _SPECS = (
     ParamSpec("detection.box_fill", UNSET_FLAG, LIVE,
               "fill confident boxes into the mask: true | false | checkpoint (its value)",
               unset=UNSET_FLAG),
+    ParamSpec("detection.instance_boxes", UNSET_FLAG, LIVE,
+              "publish a box per segmented instrument too: true | false | checkpoint (its "
+              "value)", unset=UNSET_FLAG),
     ParamSpec("overlay.alpha", 0.5, LIVE, "colour-mask weight in the overlay", (0.0, 1.0)),
     ParamSpec("overlay.draw_labels", True, LIVE, "class names, scores and activity text"),
     ParamSpec("overlay.show_fps", True, LIVE, "frame rate text"),
@@ -158,6 +161,7 @@ class NodeSettings:
     detection_score_threshold: float  # UNSET: the checkpoint's
     detection_nms_threshold: float  # UNSET: the checkpoint's
     detection_box_fill: bool | str  # UNSET_FLAG: the checkpoint's
+    detection_instance_boxes: bool | str  # UNSET_FLAG: the checkpoint's
     overlay_alpha: float
     overlay_draw_labels: bool
     overlay_show_fps: bool

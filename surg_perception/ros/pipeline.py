@@ -40,6 +40,8 @@ def resolve_postprocess(checkpoint: PostprocessConfig,
         changes["nms_threshold"] = settings.detection_nms_threshold
     if settings.detection_box_fill != UNSET_FLAG:
         changes["box_fill"] = bool(settings.detection_box_fill)
+    if settings.detection_instance_boxes != UNSET_FLAG:
+        changes["instance_boxes"] = bool(settings.detection_instance_boxes)
     return dataclasses.replace(checkpoint, **changes)
 
 

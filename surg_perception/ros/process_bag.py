@@ -237,6 +237,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="detection NMS IoU threshold (default: the checkpoint's)")
     parser.add_argument("--box-fill", action=argparse.BooleanOptionalAction, default=None,
                         help="fill confident boxes into the mask (default: the checkpoint's)")
+    parser.add_argument("--instance-boxes", action=argparse.BooleanOptionalAction,
+                        default=None, help="publish a box per segmented instrument too "
+                        "(default: the checkpoint's)")
     parser.add_argument("--namespace", help="node namespace of the outputs, as the launch "
                         "file's namespace:= (default /: /apmtl_node/*; several cameras: each "
                         "camera's namespace)")
@@ -265,6 +268,7 @@ def run(args: argparse.Namespace) -> int:
     options = {"detection.score_threshold": args.score_threshold,
                "detection.nms_threshold": args.nms_threshold,
                "detection.box_fill": args.box_fill,
+               "detection.instance_boxes": args.instance_boxes,
                "model.backend": args.backend,
                "stereo.slop_s": args.stereo_slop_s,
                "stereo.max_wait_s": args.stereo_max_wait_s}
