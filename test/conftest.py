@@ -64,9 +64,15 @@ def oracle_checkpoint(tmp_path_factory, tiny_config_path) -> Path:
     return save_checkpoint(path, build_model(spec.model).eval(), spec)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: each node process (~0.85 GB, a DDS participant publishing
+# /diagnostics every second) and each probe (a participant with its executor thread in this
+# process) ends with the test module that made it. Session-scoped, they all lived to the end
+# of the run: the later ROS modules (the signal loop among them) ran beside every earlier
+# module's nodes.
+@pytest.fixture(scope="module")
 def start_node(repo_root, tmp_path_factory):
-    """``start_node(name, params, entry=None, env=None) -> NodeProcess``; stopped at the end."""
+    """``start_node(name, params, entry=None, env=None) -> NodeProcess``; stopped with the
+    module."""
     from support.ros_process import NodeProcess
 
     started: list[NodeProcess] = []
@@ -83,9 +89,9 @@ def start_node(repo_root, tmp_path_factory):
         process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def make_probe():
-    """``make_probe(name) -> Probe`` (a test-side rclpy node); closed at the end."""
+    """``make_probe(name) -> Probe`` (a test-side rclpy node); closed with the module."""
     from support.ros_process import Probe
 
     probes: list[Probe] = []

@@ -152,8 +152,11 @@ def test_stereo_sequence_gives_stable_ids_and_3d_tips(ros, sequence):
     assert len(errors_mm) >= 0.8 * expected_3d
     assert np.median(errors_mm) <= MEDIAN_3D_MM
     last = _by_stamp(arrays, stamps[-1])
-    drawn = [m for m in markers if m.markers[0].header.stamp == last.header.stamp]
-    assert drawn, "no markers for the last stereo frame"
+    # The markers come on their own topic, published after the array: waited for, not
+    # assumed to be there once the array is (under load they once came later).
+    drawn = probe.wait_for(lambda: [m for m in markers
+                                    if m.markers[0].header.stamp == last.header.stamp],
+                           "the markers of the last stereo frame")
     valid = sum(i.tip_3d_valid for i in last.instruments)
     kinds = [m.type for m in drawn[-1].markers[1:]]
     assert drawn[-1].markers[0].action == Marker.DELETEALL
