@@ -134,7 +134,10 @@ def run(args: argparse.Namespace, instruments: Callable | None = None) -> int:
     row = published_row(predictor.spec.postprocess)  # what the node publishes
     on = report["overall"][row]
     print(f"binary Dice {fmt(on['binary_dice'])}, type Dice {fmt(on['type_dice'])}, "
-          f"mAP@0.5 {fmt(report['overall']['map50'])}, {report['timing']['fps']:.1f} FPS "
+          f"mAP@0.5 {fmt(report['overall']['map50'])} (SSD boxes "
+          f"{fmt(report['overall'].get('map50_ssd'))}, with instance boxes "
+          f"{fmt(report['overall'].get('map50_instance_boxes'))}), "
+          f"{report['timing']['fps']:.1f} FPS "
           f"({row}, memory {args.memory}); "
           f"report: {args.out / 'report.md'}")
     if args.protocol:
