@@ -23,33 +23,37 @@ from torchvision.ops import box_iou
 
 from surg_perception.processing.detections import Detections
 from surg_perception.processing.instance_typing import (
+    Components,
     TypingClasses,
-    component_votes,
-    type_components,
+    instrument_components,
 )
 
 
 def instance_boxes(mask: torch.Tensor, classes: TypingClasses, min_area: float,
-                   score_threshold: float = 0.0) -> Detections:
+                   score_threshold: float = 0.0,
+                   components: Components | None = None) -> Detections:
     """One detection per instrument component of ``mask`` ``[H, W]`` uint8 (camera pixels).
 
     Types without a detection class give no box. Scores above ``score_threshold`` only;
     sorted best first. Boxes are ``(x0, y0, x1, y1)`` pixel edges, as the datasets' boxes.
+    ``components``: :func:`instrument_components` of ``mask``, when already computed.
     """
     seg_to_label = {}
     for label, seg_id in enumerate(classes.det_to_seg, start=1):
         if seg_id is not None:
             seg_to_label.setdefault(seg_id, label)
-    host = mask.cpu().numpy()
-    count, components, stats = type_components(host, classes.type_ids)
-    if count <= 1 or not seg_to_label:
+    if not classes.type_ids or not seg_to_label:
         return Detections.empty(mask.device)
-    votes = component_votes(host, components, count)[1:]  # row 0 is "no component"
+    found = components or instrument_components(mask.cpu().numpy(), classes.type_ids)
+    count, stats = found.count, found.stats
+    if count <= 1:
+        return Detections.empty(mask.device)
+    votes = found.votes[1:]  # row 0 is "no component"
     types = votes.argmax(axis=1)
     areas = stats[1:, cv2.CC_STAT_AREA]
     shares = votes[np.arange(len(types)), types] / np.maximum(areas, 1)
     labels = np.array([seg_to_label.get(int(t), 0) for t in types], np.int64)
-    keep = (areas >= min_area * host.size) & (labels > 0) & (shares > score_threshold)
+    keep = (areas >= min_area * mask.numel()) & (labels > 0) & (shares > score_threshold)
     x, y, w, h = (stats[1:, i][keep] for i in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP,
                                                  cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
     boxes = np.stack([x, y, x + w, y + h], axis=1).astype(np.float32)

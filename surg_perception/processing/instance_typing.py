@@ -62,24 +62,27 @@ def _span(start: float, end: float, size: int) -> tuple[int, int]:
     return (min(max(math.ceil(start - 0.5), 0), size), min(max(math.ceil(end - 0.5), 0), size))
 
 
-def type_components(host: np.ndarray, type_ids: Sequence[int]
-                    ) -> tuple[int, np.ndarray, np.ndarray]:
-    """The instruments of a class-id mask ``[H, W]`` uint8: the connected components
-    (8-connectivity) of its instrument-type pixels, as ``(count, ids [H, W] int32, stats)``
-    with OpenCV's stats rows (x, y, width, height, area); id 0 is "no component"."""
+class Components(NamedTuple):
+    """The instruments of one class-id mask: the connected components (8-connectivity) of
+    its instrument-type pixels. Computed once per frame for instance typing and boxes."""
+
+    count: int  # components + 1 (id 0 is "no component")
+    ids: np.ndarray  # [H, W] int32 component id per pixel
+    stats: np.ndarray  # [count, 5] OpenCV stats rows (x, y, width, height, area)
+    votes: np.ndarray  # [count, 256] pixels of each class id per component (row 0: none)
+
+
+def instrument_components(host: np.ndarray, type_ids: Sequence[int]) -> Components:
+    """:class:`Components` of ``host`` ``[H, W]`` uint8 class ids (a host array)."""
     is_type = np.zeros(256, np.uint8)
     is_type[list(type_ids)] = 1
-    count, components, stats, _ = cv2.connectedComponentsWithStats(
-        is_type[host], connectivity=8, ltype=cv2.CV_32S)
-    return count, components, stats
-
-
-def component_votes(host: np.ndarray, components: np.ndarray, count: int) -> np.ndarray:
-    """``[count, 256]`` pixels of each class id per component (row 0: no component)."""
-    foreground = np.flatnonzero(components)
-    members = components.ravel()[foreground].astype(np.int64)
+    count, ids, stats, _ = cv2.connectedComponentsWithStats(is_type[host], connectivity=8,
+                                                            ltype=cv2.CV_32S)
+    foreground = np.flatnonzero(ids)
+    members = ids.ravel()[foreground].astype(np.int64)
     types = host.ravel()[foreground].astype(np.int64)
-    return np.bincount(members * 256 + types, minlength=count * 256).reshape(count, 256)
+    votes = np.bincount(members * 256 + types, minlength=count * 256).reshape(count, 256)
+    return Components(count, ids, stats, votes)
 
 
 def _box_decisions(components: np.ndarray, sizes: np.ndarray, boxes: np.ndarray,
@@ -104,7 +107,8 @@ def _box_decisions(components: np.ndarray, sizes: np.ndarray, boxes: np.ndarray,
 
 def instance_typing(mask: Tensor, classes: TypingClasses, boxes: Tensor | None = None,
                     scores: Tensor | None = None, labels: Tensor | None = None,
-                    threshold: float = 0.5, cover: float = 0.5) -> Tensor:
+                    threshold: float = 0.5, cover: float = 0.5,
+                    components: Components | None = None) -> Tensor:
     """One type per instrument component of ``mask`` (returns a new mask, same device).
 
     Args:
@@ -114,23 +118,25 @@ def instance_typing(mask: Tensor, classes: TypingClasses, boxes: Tensor | None =
         scores: ``[N]`` detection confidences; labels: ``[N]`` int64 in ``1..K``.
         threshold: boxes at or above this score may decide a component's type.
         cover: share of a component's pixels its deciding box must hold.
+        components: :func:`instrument_components` of ``mask``, when already computed.
     """
     if not classes.type_ids:
         return mask.clone()
     # Connected components need OpenCV on the host: one download of the uint8 mask.
     host = mask.cpu().numpy()
-    count, components, stats = type_components(host, classes.type_ids)
+    found = components or instrument_components(host, classes.type_ids)
+    count, ids = found.count, found.ids
     if count <= 1:
         return mask.clone()
-    foreground = np.flatnonzero(components)  # only instrument pixels vote and change
-    members = components.ravel()[foreground]
-    types = component_votes(host, components, count).argmax(axis=1)
+    foreground = np.flatnonzero(ids)  # only instrument pixels vote and change
+    members = ids.ravel()[foreground]
+    types = found.votes.argmax(axis=1)
     if boxes is not None and len(boxes):
         keep = (scores >= threshold).cpu().numpy()
         label_list = labels.cpu().numpy()[keep].tolist()
         seg_ids = [classes.det_to_seg[label - 1] for label in label_list]
-        sizes = stats[:, cv2.CC_STAT_AREA]
-        decided, by_box = _box_decisions(components, sizes, boxes.cpu().numpy()[keep],
+        sizes = found.stats[:, cv2.CC_STAT_AREA]
+        decided, by_box = _box_decisions(ids, sizes, boxes.cpu().numpy()[keep],
                                          scores.cpu().numpy()[keep], seg_ids, cover)
         types = np.where(by_box, decided, types)
     out = host.copy()

@@ -24,7 +24,11 @@ from surg_perception.ops.box_ops import decode_boxes
 from surg_perception.processing.box_fill import box_fill, det_to_seg_map
 from surg_perception.processing.detections import Detections
 from surg_perception.processing.instance_boxes import instance_boxes, merge_detections
-from surg_perception.processing.instance_typing import instance_typing, typing_classes
+from surg_perception.processing.instance_typing import (
+    instance_typing,
+    instrument_components,
+    typing_classes,
+)
 from surg_perception.processing.preprocess import FrameGeometry
 from surg_perception.processing.resize import resize_mask
 
@@ -155,13 +159,16 @@ def postprocess_batch(
             )
         dets = dets._replace(boxes=geometry.boxes_to_camera(dets.boxes))
         mask = mask_to_camera(masks[index], geometry)
-        published = dets
+        published, components = dets, None
+        if (cfg.instance_boxes or cfg.instance_typing) and classes.type_ids:
+            components = instrument_components(mask.cpu().numpy(), classes.type_ids)  # once
         if cfg.instance_boxes:  # from the pixel types, before typing and box-fill change them
-            found = instance_boxes(mask, classes, cfg.instance_box_min_area, cfg.score_threshold)
+            found = instance_boxes(mask, classes, cfg.instance_box_min_area, cfg.score_threshold,
+                                   components)
             published = merge_detections(found, dets, cfg.nms_threshold, cfg.max_detections)
         if cfg.instance_typing:  # typing and box-fill act on the SSD's boxes only
             mask = instance_typing(mask, classes, dets.boxes, dets.scores, dets.labels,
-                                   cfg.box_fill_threshold, cfg.instance_cover)
+                                   cfg.box_fill_threshold, cfg.instance_cover, components)
         if fill_map is not None:
             threshold = cfg.box_fill_threshold
             mask = box_fill(mask, dets.boxes, dets.scores, dets.labels, fill_map, threshold)
