@@ -167,26 +167,42 @@ def _read_all(path: Path) -> dict[str, int]:
 
 
 # The user's path: `surg-perception process-bag IN OUT --checkpoint CKPT` (the CLI turns
-# SIGTERM into the same unwinding as Ctrl-C).
-SCRIPT = ("import sys; from surg_perception.cli import main; "
-          "sys.exit(main(['process-bag', sys.argv[1], sys.argv[2], '--checkpoint', sys.argv[3]]))")
+# SIGTERM into the same unwinding as Ctrl-C), held mid-run: when the progress bar reaches
+# frame HOLD (argv[4]) the run waits there for the test's signal, with HOLD - 1 frames written.
+# Without the hold, a loaded machine let the test read "20/40" late, after the 40 frames were
+# done, and the SIGINT found a finished run (exit 0).
+SCRIPT = """
+import sys, time, tqdm
+from surg_perception.cli import main
+hold, update = int(sys.argv[4]), tqdm.tqdm.update
+def held(bar, n=1):
+    out = update(bar, n)
+    if bar.n == hold:
+        bar.refresh()
+        time.sleep(300)  # the signal ends this
+    return out
+tqdm.tqdm.update = held
+sys.exit(main(['process-bag', sys.argv[1], sys.argv[2], '--checkpoint', sys.argv[3]]))
+"""
 SCENE = "/apmtl_node/scene"
 
 
-def _start_process_bag(bag, out, checkpoint, repo_root) -> Tool:
-    return Tool(["-c", SCRIPT, str(bag), str(out), str(checkpoint)], out.parent, repo_root)
+def _start_process_bag(bag, out, checkpoint, repo_root, hold: int) -> Tool:
+    return Tool(["-c", SCRIPT, str(bag), str(out), str(checkpoint), str(hold)], out.parent,
+                repo_root)
 
 
 def test_process_bag_interrupted_leaves_a_readable_bag(long_bag, tiny_checkpoint, tmp_path,
                                                        repo_root, report):
     pytest.importorskip("rclpy", reason="process-bag builds the node's messages with rclpy")
     runs = {}
+    half = BAG_FRAMES // 2
     for sig in (signal.SIGINT, signal.SIGKILL):  # started together: imports overlap
         out = tmp_path / sig.name / "out"
         out.parent.mkdir()
-        runs[sig] = (out, _start_process_bag(long_bag, out, tiny_checkpoint, repo_root))
-    half = BAG_FRAMES // 2
-    codes = kill_all_at({sig: tool for sig, (_, tool) in runs.items()}, half)
+        runs[sig] = (out, _start_process_bag(long_bag, out, tiny_checkpoint, repo_root,
+                                             hold=half + 1))
+    codes = kill_all_at({sig: tool for sig, (_, tool) in runs.items()}, half + 1)
     # Ctrl-C: the writer closes on the way out, so OUT is a complete bag of the frames done.
     out = runs[signal.SIGINT][0]
     found = _read_all(out)
@@ -211,6 +227,7 @@ def test_process_bag_terminated_leaves_a_readable_bag(long_bag, tiny_checkpoint,
                                                       repo_root):
     pytest.importorskip("rclpy", reason="process-bag builds the node's messages with rclpy")
     out = tmp_path / "out"
-    tool = _start_process_bag(long_bag, out, tiny_checkpoint, repo_root)
-    tool.kill_at(BAG_FRAMES // 2, signal.SIGTERM)
+    tool = _start_process_bag(long_bag, out, tiny_checkpoint, repo_root,
+                              hold=BAG_FRAMES // 2 + 1)
+    tool.kill_at(BAG_FRAMES // 2 + 1, signal.SIGTERM)
     assert _read_all(out).get(SCENE, 0) >= BAG_FRAMES // 2
