@@ -170,10 +170,14 @@ def _read_all(path: Path) -> dict[str, int]:
 # SIGTERM into the same unwinding as Ctrl-C), held mid-run: when the progress bar reaches
 # frame HOLD (argv[4]) the run waits there for the test's signal, with HOLD - 1 frames written.
 # Without the hold, a loaded machine let the test read "20/40" late, after the 40 frames were
-# done, and the SIGINT found a finished run (exit 0).
+# done. SIGINT gets Python's KeyboardInterrupt handler, as in a terminal: a job started in the
+# background of a non-interactive shell (`make test &`, a CI runner) inherits SIGINT ignored,
+# Python then installs no handler, and the Ctrl-C this test sends did nothing (exit 0 after
+# the whole bag).
 SCRIPT = """
-import sys, time, tqdm
+import signal, sys, time, tqdm
 from surg_perception.cli import main
+signal.signal(signal.SIGINT, signal.default_int_handler)
 hold, update = int(sys.argv[4]), tqdm.tqdm.update
 def held(bar, n=1):
     out = update(bar, n)
