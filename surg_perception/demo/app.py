@@ -5,7 +5,10 @@
 2. takes the demo checkpoint from the cache, or trains the model on the fly (ATO, CPU);
 3. starts ``apmtl_node`` as a real process (autostart) on ``/jhu_daVinci/left/image_raw``;
 4. publishes the video over DDS at video rate and records every output topic (and the
-   input) into a rosbag2 (mcap) file (:mod:`surg_perception.ros.demo_live`);
+   input) into a rosbag2 (mcap) file (:mod:`surg_perception.ros.demo_live`); first,
+   handshake frames until every topic has answered, so no frame of the video is sent
+   before discovery is done (:mod:`surg_perception.ros.demo_handshake`; they are neither
+   recorded, counted nor scored);
 5. renders an overlay video and an image strip from that bag, scores the recorded
    ``SurgicalScene`` messages against the generator's ground truth
    (:mod:`surg_perception.evaluation.stream_scores`) and prints a summary.

@@ -10,6 +10,9 @@ Stereo (``make demo STEREO=1``): the node runs with ``stereo.enabled`` and its f
 inputs remapped to :data:`STEREO_TOPICS`; every frame is published as both camera_info, the
 right image, then the left image (equal stamps), and ``~/instruments`` is recorded with the
 rest.
+
+Before the video, handshake frames are sent until every topic is matched both ways
+(:mod:`surg_perception.ros.demo_handshake`): they are neither recorded nor counted.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ STEREO_TOPICS = {"left/image_raw": CAMERA_TOPIC, "right/image_raw": "/jhu_daVinc
 RIGHT_FRAME_ID = "jhu_daVinci_right"
 STEREO_MAX_WAIT_S = 1.0  # a loaded machine delays one eye's 640x512 image now and then
 DRAIN_TIMEOUT_S = 120.0  # a loaded 2-core machine; a timeout is an error, never a shorter bag
+HANDSHAKE_TIMEOUT_S = 120.0  # the first frames also warm the model up, on a busy machine
+HANDSHAKE_PERIOD_S = 1.0  # one handshake frame per second until every topic answered
 
 
 def log(text: str) -> None:
@@ -111,12 +116,13 @@ class Stereo:
             ("left/camera_info", CameraInfo), ("right/camera_info", CameraInfo),
             ("right/image_raw", Image))]
 
-    def publish(self, index: int, stamp_ns: int) -> None:
-        """Frame ``index``'s camera_info and right image, sent before its left image."""
+    def publish(self, index: int, stamp_ns: int, frame_id: str | None = None) -> None:
+        """Frame ``index``'s camera_info and right image, sent before its left image;
+        ``frame_id`` replaces both eyes' (the handshake's)."""
         left_info, right_info, right = self._pubs
-        left_info.publish(info_message(self.infos[0], stamp_ns, FRAME_ID))
-        right_info.publish(info_message(self.infos[1], stamp_ns, RIGHT_FRAME_ID))
-        right.publish(image_message(self.right[index], stamp_ns, RIGHT_FRAME_ID))
+        left_info.publish(info_message(self.infos[0], stamp_ns, frame_id or FRAME_ID))
+        right_info.publish(info_message(self.infos[1], stamp_ns, frame_id or RIGHT_FRAME_ID))
+        right.publish(image_message(self.right[index], stamp_ns, frame_id or RIGHT_FRAME_ID))
 
     def ready(self) -> bool:
         return all(pub.get_subscription_count() > 0 for pub in self._pubs)
@@ -134,10 +140,14 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: 
     sent, the node's last diagnostics values, the recorded counts and the node's exit code.
     ``stereo``: the node pairs the left frames with these right ones (module docstring).
 
+    First a handshake (:func:`handshake`): nothing of the video is sent before every
+    recorded topic has answered, and the counters returned are the video's only.
+
     The drain is exact, not a guess: first the node's own /diagnostics must account for
     every frame sent (received = processed + dropped + rejected: nothing left in flight),
-    then the recorder must hold one ``SurgicalScene`` per processed frame; each wait fails
-    loudly on timeout. The recorder is the only output subscriber and the counts are read
+    then the recorder must hold one ``SurgicalScene`` per processed frame and every other
+    output as many times as the node built it (``built.<output>``); each wait fails loudly
+    on timeout. The recorder is the only output subscriber and the counts are read
     after it closed, so the summary and the bag cannot disagree. (Before: the drain ended
     when the scene count stopped growing for 5 s, so under load a slow node's last scenes
     could arrive after the bag was closed, and a second /scene subscription once let the
@@ -149,6 +159,7 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: 
     from sensor_msgs.msg import Image
 
     from surg_perception.bags.storage import written_summary
+    from surg_perception.ros.demo_handshake import HandshakeFilter, since
     from surg_perception.ros.messages import diagnostics_values
     from surg_perception.ros.recorder import TopicRecorder
     from surg_perception.topics import DIAGNOSTICS_TOPIC, output_topics
@@ -160,24 +171,37 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: 
     node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, diagnostics.append, 10)
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     pub = node.create_publisher(Image, CAMERA_TOPIC, qos)
-    topics = list(output_topics(NODE).values())  # exactly what the node publishes
-    topics.append((CAMERA_TOPIC, "sensor_msgs/msg/Image"))
+    outputs = output_topics(NODE)  # exactly what the node publishes
+    topics = [*outputs.values(), (CAMERA_TOPIC, "sensor_msgs/msg/Image")]
     if stereo is not None:
         stereo.publishers(node, qos)
         topics += stereo.topics()
-    stamps = []
+    inputs = [topic for topic, _ in topics if not topic.startswith(f"{NODE}/")]
+    frame_outputs = [topic for name, (topic, _) in outputs.items() if "label_info" not in name]
+
+    def send(index: int, stamp_ns: int, frame_id: str | None = None) -> None:
+        if stereo is not None:
+            stereo.publish(index, stamp_ns, frame_id)
+        pub.publish(image_message(frames[index], stamp_ns, frame_id or FRAME_ID))
+
+    stamps, shake = [], HandshakeFilter()
     try:
-        with TopicRecorder(node, topics, out / "bag") as recorder:
+        with TopicRecorder(node, topics, out / "bag", skip=shake) as recorder:
             wait_for(node, lambda: pub.get_subscription_count() > 0 and
                      node.count_publishers(SCENE_TOPIC) > 0 and
                      (stereo is None or stereo.ready()), proc, 120, "node to activate")
+
+            def missing() -> list[str]:  # SCENE always; other outputs once discovered
+                return shake.missing(
+                    [*inputs, SCENE_TOPIC, *filter(recorder.matched, frame_outputs)],
+                    INSTRUMENTS_TOPIC if stereo is not None else None)
+
+            base = handshake(node, send, missing, recorder, diagnostics, proc)
             log(f"node active; publishing {len(frames)} frames at {fps:g} fps")
             t0 = time.time_ns()
-            for i, frame in enumerate(frames):
+            for i in range(len(frames)):
                 stamps.append(frame_stamp(t0, i, fps))
-                if stereo is not None:
-                    stereo.publish(i, stamps[-1])
-                pub.publish(image_message(frame, stamps[-1]))
+                send(i, stamps[-1])
                 rclpy.spin_once(node, timeout_sec=0)
                 next_at = t0 + (i + 1) * 1e9 / fps
                 while time.time_ns() < next_at:
@@ -185,19 +209,54 @@ def run_live(ckpt: Path, frames: list[np.ndarray], fps: float, score_threshold: 
             after = len(diagnostics)  # only diagnostics from after the last frame was sent
             settled = wait_for(node, lambda: node_settled(diagnostics[after:]), proc,
                                DRAIN_TIMEOUT_S, "the node to account for every frame sent")
-            published = int(settled["processed"])  # one SurgicalScene per processed frame
-            wait_for(node, lambda: recorder.counts.get(SCENE_TOPIC, 0) >= published, proc,
-                     DRAIN_TIMEOUT_S, f"the recorder to receive the {published} scene(s) the "
-                     "node published")
+            # the video's counters (handshake frames excluded): one SurgicalScene per processed
+            # frame, and every other output as often as the node built it (each topic is its
+            # own writer: the last scene can come in before the last ~/instruments)
+            video = since(settled, base)
+            published = {topic: int(video.get(f"built.{name}", 0))
+                         for name, (topic, _) in outputs.items() if topic in frame_outputs}
+            published[SCENE_TOPIC] = int(video["processed"])
+            wait_for(node, lambda: all(recorder.counts.get(topic, 0) >= n
+                                       for topic, n in published.items()), proc,
+                     DRAIN_TIMEOUT_S, f"the recorder to receive what the node published "
+                     f"(messages per topic: {published})")
         counts = recorder.counts  # final: the bag is closed, nothing can be added any more
         log(written_summary(out / "bag", counts))
     finally:
         code = stop_node(proc)
         node.destroy_node()
         rclpy.shutdown()
-    # the node's last /diagnostics values (dropped, rejected, ...); {} when none arrived
-    last = diagnostics_values(diagnostics[-1]) if diagnostics else {}
+    # the node's last /diagnostics values (dropped, rejected, ...), counters of the video only
+    last = since(diagnostics_values(diagnostics[-1]), base)
     return {"stamps": stamps, "diagnostics": last, "counts": counts, "node_exit": code}
+
+
+def handshake(node, send, missing, recorder, diagnostics: list, proc) -> dict[str, str]:
+    """Send handshake frames (the first frame, frame_id ``handshake``) until ``missing()``
+    is empty (:mod:`.demo_handshake`), then wait until the node has accounted for all of
+    them; returns its /diagnostics values then: the base of the video's counters.
+
+    Raises:
+        RuntimeError: still missing after :data:`HANDSHAKE_TIMEOUT_S`, naming the topics.
+    """
+    from surg_perception.ros.demo_handshake import HANDSHAKE
+
+    deadline, sent = time.monotonic() + HANDSHAKE_TIMEOUT_S, 0
+    while left := missing():
+        if time.monotonic() >= deadline:
+            state = {True: "matched", False: "has no matched publisher"}
+            why = ", ".join(f"{t} (subscription {state[recorder.matched(t)]})" for t in left)
+            raise RuntimeError(f"handshake: no answer recorded on {why} after {sent} "
+                               f"handshake frame(s) in {HANDSHAKE_TIMEOUT_S:.0f} s (stereo: "
+                               f"{INSTRUMENTS_TOPIC} must answer with stereo set)")
+        send(0, time.time_ns(), HANDSHAKE)
+        sent += 1
+        wait_for(node, lambda: not missing(), proc, HANDSHAKE_PERIOD_S, "the handshake",
+                 required=False)
+    log(f"handshake: every topic answered after {sent} frame(s)")
+    after = len(diagnostics)
+    return wait_for(node, lambda: node_settled(diagnostics[after:]), proc, DRAIN_TIMEOUT_S,
+                    "the node to account for the handshake frames")
 
 
 def node_settled(diagnostics: list) -> dict[str, str] | None:

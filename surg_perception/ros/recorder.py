@@ -9,7 +9,7 @@ started are recorded too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rclpy.node import Node
@@ -36,30 +36,35 @@ class TopicRecorder:
         node: any rclpy node; the caller spins it.
         topics: ``(topic, "pkg/msg/Type")`` pairs, or ``(topic, type, QoSProfile)``.
         path: bag folder to create (mcap by default).
+        skip: ``skip(topic, type, raw)`` true for a message not to write (nor count), e.g.
+            ``make demo``'s handshake messages (:mod:`.demo_handshake`).
 
     Use as a context manager or call :meth:`close`: the subscriptions are destroyed first,
     then the bag is finished, so it is readable whatever stopped the recording.
     """
 
     def __init__(self, node: Node, topics: Sequence[tuple], path: str | Path,
-                 storage: str = "mcap", force: bool = False) -> None:
+                 storage: str = "mcap", force: bool = False,
+                 skip: Callable[[str, str, bytes], bool] | None = None) -> None:
         self.node = node
         self.sink = RecordSink(path, storage, force)
-        self._subs = []
+        self._skip = skip
+        self._subs = []  # (resolved topic, subscription)
         try:
             for entry in topics:
                 topic, msgtype = node.resolve_topic_name(entry[0]), entry[1]
                 qos = entry[2] if len(entry) > 2 else default_qos(topic)
-                self._subs.append(node.create_subscription(
+                self._subs.append((topic, node.create_subscription(
                     message_class(msgtype), topic, self._callback(topic, msgtype), qos,
-                    raw=True))
+                    raw=True)))
         except BaseException:
             self.close()
             raise
 
     def _callback(self, topic: str, msgtype: str):
         def record(raw: bytes) -> None:
-            self.sink.write(topic, msgtype, raw)
+            if self._skip is None or not self._skip(topic, msgtype, raw):
+                self.sink.write(topic, msgtype, raw)
         return record
 
     @property
@@ -67,8 +72,14 @@ class TopicRecorder:
         """Messages recorded per topic so far."""
         return self.sink.counts
 
+    def matched(self, topic: str) -> bool:
+        """Whether the subscription on ``topic`` has matched a publisher (its own side of
+        discovery: the publisher may not have matched it yet)."""
+        resolved = self.node.resolve_topic_name(topic)
+        return any(t == resolved and sub.get_publisher_count() > 0 for t, sub in self._subs)
+
     def close(self) -> None:
-        for sub in self._subs:
+        for _, sub in self._subs:
             self.node.destroy_subscription(sub)
         self._subs = []
         self.sink.close()
