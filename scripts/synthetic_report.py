@@ -107,12 +107,24 @@ def collect_config(run: Path, name: str, stages: dict[str, int]) -> dict:
     return out
 
 
+def _data_summary(manifest: dict) -> dict:
+    """The manifest without its per-sequence records (the data folder keeps them): the
+    sequence count and the frames per activity over all sequences."""
+    records = manifest["sequences"]
+    frames: dict[str, int] = {}
+    for record in records:
+        for name, count in record.get("activity_frames", {}).items():
+            frames[name] = frames.get(name, 0) + count
+    return {**{k: v for k, v in manifest.items() if k != "sequences"},
+            "sequences": len(records), "activity_frames": frames}
+
+
 def collect(run: Path, configs: list[str]) -> dict:
     stages = dict(line.split() for line in (run / "stage_seconds.txt").read_text().splitlines()
                   if line.strip())
     stages = {k: int(v) for k, v in stages.items()}
     return {
-        "data": json.loads((run / "data" / "manifest.json").read_text()),
+        "data": _data_summary(json.loads((run / "data" / "manifest.json").read_text())),
         "configs": {name: collect_config(run, name, stages) for name in configs},
         "stage_seconds": stages,
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
@@ -209,7 +221,7 @@ def markdown(numbers: dict, notes: str) -> str:
     lines = ["# Held-out synthetic benchmark", "",
              "Written by `scripts/benchmark_synthetic.sh` (every stage is the project's own "
              "CLI; this page only collects their files). Data: `surg-perception synth`, "
-             f"{len(data['sequences'])} sequences x {data['frames']} frames at "
+             f"{data['sequences']} sequences x {data['frames']} frames at "
              f"{data['size'][0]}x{data['size'][1]}, seed {data['seed']}; the held-out sequences "
              "named below are never seen by training or pruning. "
              f"CPU: {machine['cpu']}, {machine['threads']} torch thread(s), torch "

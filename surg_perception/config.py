@@ -101,6 +101,7 @@ class ModelConfig:
     seg_classes: tuple[str, ...] = ENDOVIS17_INSTRUMENT_TYPES
     det_classes: tuple[str, ...] = ENDOVIS17_INSTRUMENT_TYPES[1:]  # no background here
     activity_classes: tuple[str, ...] = ACTIVITIES
+    activity_pool: str = "frame"  # "frame" (AP-MTL) | "instruments": models/heads/activity_head.py
     # EndoVis 2017 part segmentation: a second head on the decoder's last features. Empty = no
     # part head; else background first, e.g. [background, shaft, wrist, claspers] (the ids of
     # the loaders' part masks, data/endovis17.py PART_CLASSES).

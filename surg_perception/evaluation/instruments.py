@@ -33,6 +33,7 @@ from scipy.optimize import linear_sum_assignment
 
 from surg_perception.data.io import read_gray
 from surg_perception.errors import ConfigError, DatasetError
+from surg_perception.evaluation.tip_offsets import offset_stats, tip_offset
 
 DEPTH_EDGES_M = (0.05, 0.075, 0.10, 0.125, 0.15)
 
@@ -129,6 +130,7 @@ class _Tally:
     hyp: int = 0
     idtp: int = 0
     err_2d: list = dataclasses.field(default_factory=list)
+    offsets_2d: list = dataclasses.field(default_factory=list)  # tip_offsets.TipOffset
     err_3d: list = dataclasses.field(default_factory=list)  # (depth m, error mm)
     want_3d: int = 0
 
@@ -187,14 +189,18 @@ def _score_sequence(truth: Sequence[FrameTruth], estimates: Sequence[Sequence[Es
             tally.idsw += int(name in last and last[name] != est.track_id)
             tally.frag += int(state.get(name) == "off")
             last[name], state[name] = est.track_id, "on"
-            _tip_errors(inst, est, tally)
+            _tip_errors(inst, est, frame.masks[name], tally)
     tally.idtp += _idtp(co)
 
 
-def _tip_errors(inst: dict, est: Estimate, tally: _Tally) -> None:
+def _tip_errors(inst: dict, est: Estimate, mask: np.ndarray, tally: _Tally) -> None:
     if inst["tip_in_view"]["left"] and est.tip_2d is not None:
         tally.err_2d.append(float(np.hypot(*(np.subtract(est.tip_2d,
                                                          inst["tip_2d"]["left"])))))
+        offset = tip_offset(est.tip_2d, inst["tip_2d"]["left"],
+                            inst["shaft_axis"]["line_2d"], mask)
+        if offset is not None:
+            tally.offsets_2d.append(offset)
     if inst["tip_in_view"]["left"] and inst["tip_in_view"]["right"]:
         tally.want_3d += 1
         if est.tip_3d is not None:
@@ -243,6 +249,7 @@ def score_instruments(sequences: Sequence[tuple[Sequence[FrameTruth],
     return {
         "frames": frames, "gt_instrument_frames": tally.gt,
         "tip_2d_px": _stats(tally.err_2d),
+        "tip_2d_offsets": offset_stats(tally.offsets_2d),
         "tip_3d_mm": {**_stats(err), "band": [edges[0], edges[-1]], "band_stats": _stats(band),
                       "by_depth": bins},
         "valid_3d_rate": len(err) / tally.want_3d if tally.want_3d else None,

@@ -94,7 +94,7 @@ class APMTL(nn.Module):
         if self.det_head is not None:
             det_logits, det_deltas = self.det_head(feats.det_features)
         if self.activity_head is not None:
-            activity = self.activity_head(deepest)
+            activity = self.activity_head(deepest, seg_logits)
         if self.hog_head is not None and self.training:
             hog = self.hog_head(deepest)
         if self.memory is not None:

@@ -81,7 +81,7 @@ def build_apmtl(cfg: ModelConfig) -> APMTL:
     if cfg.detection.enabled and cfg.det_classes:
         det_head = SSDHead(encoder.det_channels, len(cfg.det_classes), cfg.detection)
     if cfg.activity_classes:
-        activity_head = ActivityHead(deep, len(cfg.activity_classes))
+        activity_head = ActivityHead(deep, len(cfg.activity_classes), pool=cfg.activity_pool)
     if cfg.hog.enabled:
         hog_head = HogHead(deep, cfg.hog)
     if cfg.memory.enabled:

@@ -92,3 +92,14 @@ def testargmax_ties_are_only_where_the_two_best_logits_agree_within_tolerance():
     logits[0, :, 0, 1] = (1.0, 1.5, -2.0)  # a clear winner
     logits[0, :, 0, 2] = (3.0, -1.0, 3.0)  # exact tie
     assert argmax_ties(logits, 1e-4, 1e-3).tolist() == [[[True, False, True]]]
+
+
+def test_instrument_pooled_activity_head_exports(tmp_path):
+    """``model.activity_pool: instruments`` reads the segmentation inside the graph."""
+    spec = load_spec(TINY)
+    spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model,
+                                                               activity_pool="instruments"))
+    torch.manual_seed(0)
+    model = build_model(spec.model).eval()
+    path = export_onnx(model, spec, tmp_path / "pooled.onnx")
+    assert verify_onnx(path, model, spec, frames=2) <= ATOL

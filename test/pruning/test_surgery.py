@@ -1,6 +1,8 @@
 """Physical channel removal: consumers shrink, masks predict the pruned model exactly, and
 the pruned model round-trips through a checkpoint."""
 
+import dataclasses
+
 import torch
 
 from surg_perception.checkpoint import load_model, save_checkpoint
@@ -92,3 +94,17 @@ def test_vgg_l2norm_and_heads_shrink_with_conv4_3(analysed):
     assert dict(new_spec.model.channel_widths)["conv4_3"] == 32
     out, _ = pruned.eval()(example)
     assert out.seg_logits.shape == (1, 8, 64, 96)
+
+
+def test_instrument_pooled_activity_head_shrinks_with_the_deepest_map(tiny_spec, analysed):
+    spec = dataclasses.replace(tiny_spec, model=dataclasses.replace(
+        tiny_spec.model, activity_pool="instruments"))
+    torch.manual_seed(0)
+    model = build_model(spec.model).eval()
+    units, example = analysed(model, spec)
+    deep = next(u for u in units if u.feeds_memory)
+    remove_channels(model, spec.model, units, _every_other(units, [deep.name]), example)
+    # both pools (frame, instruments) of the kept channels
+    assert model.activity_head.fc.in_features == 2 * (deep.width // 2)
+    rebuilt, _ = rebuild(model, spec)
+    assert rebuilt.activity_head.fc.in_features == model.activity_head.fc.in_features
