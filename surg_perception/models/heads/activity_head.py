@@ -9,9 +9,10 @@ import torch.nn.functional as F
 from surg_perception.errors import ConfigError
 
 # "frame": AP-MTL's global average of the map. "instruments": that average next to an
-# average weighted by the predicted instrument probability: an instrument covers ~3 % of a
-# synthetic frame, so the frame average all but hides what the acting tool does
-# (reports/synthetic/REPORT.md: one class for every held-out frame with "frame").
+# average weighted by the predicted instrument probability, since an instrument covers ~3 % of
+# a synthetic frame and the frame average all but hides what the acting tool does. On the
+# synthetic benchmark it did not lift held-out activity (reports/synthetic/REPORT.md,
+# "Activity"), so no shipped configuration sets it.
 POOLS = ("frame", "instruments")
 
 
