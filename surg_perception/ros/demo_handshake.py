@@ -21,12 +21,9 @@ from typing import Any
 from rclpy.serialization import deserialize_message
 
 from surg_perception.ros.interfaces import message_class
+from surg_perception.ros.stats import COUNTER_PREFIXES, COUNTERS
 
 HANDSHAKE = "handshake"
-# Cumulative /diagnostics counters (stats.NodeStats.snapshot), and per-reason/output ones.
-COUNTERS = ("received", "processed", "dropped", "duplicates", "missed", "rejected",
-            "memory_resets")
-COUNTER_PREFIXES = ("rejected.", "built.", "skipped.")
 
 
 def frame_id(msg: Any) -> str | None:

@@ -16,6 +16,13 @@ from typing import Any
 from surg_perception.processing.timing import latency_stats
 from surg_perception.ros.latency import LatencyBook, MissedFrames
 
+# The cumulative counters of :meth:`NodeStats.snapshot` (whole run, never reset by a window),
+# by name and by prefix (per reason / per output); everything else in it is a rate, a
+# percentile or a window value.
+COUNTERS = ("received", "processed", "dropped", "duplicates", "missed", "rejected",
+            "memory_resets")
+COUNTER_PREFIXES = ("rejected.", "built.", "skipped.")
+
 
 class NodeStats:
     """Counts (received, processed, dropped, missed, rejected per reason, outputs built and

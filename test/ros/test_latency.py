@@ -6,7 +6,7 @@ import pytest
 
 from surg_perception.processing.timing import TAIL_PERCENTILES, latency_stats
 from surg_perception.ros.latency import LatencyBook, LatencyHistogram, MissedFrames
-from surg_perception.ros.stats import NodeStats
+from surg_perception.ros.stats import COUNTERS, NodeStats
 
 PERIOD_NS = 33_333_333  # a 30 fps camera
 
@@ -96,3 +96,9 @@ def test_node_stats_window_counts_delays_and_outputs():
     assert later["stamp_to_publish_ms.total.max"] == 60.0
     stats.reset()
     assert "receive_to_publish_ms.total.max" not in stats.snapshot()
+
+
+def test_the_named_cumulative_counters_are_those_of_the_snapshot():
+    snapshot = NodeStats().snapshot()
+    assert set(COUNTERS) <= set(snapshot)
+    assert all(isinstance(snapshot[name], int) for name in COUNTERS)
