@@ -8,7 +8,6 @@ decay) on per-frame vectors of the training sequences and scores it on the held-
   activity head reads, ``model.activity_pool: frame``);
 - ``instruments``: that map averaged over the predicted instrument pixels
   (``activity_pool: instruments``);
-- ``current``: the frame average of the same map before the memory (this frame only);
 - ``thumbnail``: the network input averaged to 6x8 (colour layout, no learnt feature);
 - ``difference``: the thumbnail minus the previous frame's (motion, crudely).
 
@@ -31,22 +30,28 @@ from torch.utils.data import DataLoader
 
 from surg_perception.checkpoint import load_model
 from surg_perception.data import collate_clips
-from surg_perception.ops.confidence import entropy_confidence
 from surg_perception.training.batch import frame_inputs
 from surg_perception.training.config import load_train_config
 from surg_perception.training.data import build_clips
 
-PROBES = (("frame",), ("instruments",), ("frame", "instruments"), ("current",),
-          ("thumbnail",), ("thumbnail", "difference"))
+PROBES = (("frame",), ("instruments",), ("frame", "instruments"), ("thumbnail",),
+          ("thumbnail", "difference"))
 
 
 def frame_vectors(model, spec, root: str) -> tuple[dict[str, Tensor], Tensor]:
-    """Per-frame vectors of every whole sequence under ``root`` (memory carried along it)."""
+    """Per-frame vectors of every whole sequence under ``root`` (memory carried along it).
+
+    The model runs as in inference (``model(images, state)``); a forward hook on its
+    activity head takes what the head is given: the map after the memory and the
+    segmentation logits.
+    """
     cfg = dataclasses.replace(load_train_config("config/train/demo.yaml"), augment=False,
                               clip_length=16, clip_stride=16)
     vectors: dict[str, list[Tensor]] = {name: [] for name in
-                                        ("frame", "instruments", "current", "thumbnail",
-                                         "difference")}
+                                        ("frame", "instruments", "thumbnail", "difference")}
+    seen: dict[str, Tensor] = {}
+    model.activity_head.register_forward_hook(
+        lambda _module, args, _out: seen.update(deep=args[0], seg=args[1]))
     labels = []
     for batch in DataLoader(build_clips(root, spec, cfg), batch_size=1,
                             collate_fn=collate_clips):
@@ -54,21 +59,13 @@ def frame_vectors(model, spec, root: str) -> tuple[dict[str, Tensor], Tensor]:
         for t in range(batch.images.shape[1]):
             images, targets = frame_inputs(batch, t, spec, torch.device("cpu"), False)
             with torch.no_grad():
-                feats = model.encoder.trunk(images)
-                current = feats.deepest
-                deep = current
-                if model.has_memory:
-                    state = model.memory.init_state(current) if state is None else state
-                    deep, state = model.memory.read(current, state)
-                seg, _ = model.seg_decoder(model.encoder.extend(feats, deep).taps)
-                if model.has_memory:  # as APMTL.forward does
-                    state = model.memory.admit(state, current, entropy_confidence(seg))
+                _, state = model(images, state)
+            deep, seg = seen["deep"], seen["seg"]
             weight = F.adaptive_avg_pool2d(1 - seg.softmax(1)[:, :1], deep.shape[-2:])
             thumb = F.adaptive_avg_pool2d(images, (6, 8)).flatten(1)
             vectors["frame"].append(deep.mean((2, 3)))
             vectors["instruments"].append((deep * weight).sum((2, 3))
                                           / (weight.sum((2, 3)) + 1e-3))
-            vectors["current"].append(current.mean((2, 3)))
             vectors["thumbnail"].append(thumb)
             vectors["difference"].append(thumb - (thumb if previous is None else previous))
             previous = thumb
