@@ -11,7 +11,7 @@ help:
 	@echo "make test         build the env if needed and run the whole test suite"
 	@echo "make demo         the main job: synthetic video -> node over DDS -> bag + overlays + summary"
 	@echo "make bench        inference benchmark (appends to BENCHMARKS.md)"
-	@echo "make reliability  long fuzz/soak/lifecycle runs + the signal loop (writes RELIABILITY.md; not in CI)"
+	@echo "make reliability  long fuzz/soak/lifecycle runs at full counts (writes RELIABILITY.md; not in CI)"
 
 env:
 	@bash scripts/setup_env.sh
@@ -32,7 +32,6 @@ bench: env
 
 reliability: env
 	$(PY) -m pytest -q test/reliability --full-counts
-	SURG_PERCEPTION_SIGNAL_LOOP=1 $(PY) -m pytest -q test/ros/test_signals.py
 
 clean:
 	rm -rf build install log .demo

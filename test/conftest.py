@@ -1,7 +1,8 @@
 """Shared test set-up: keep DDS on this machine and isolate concurrent test runs.
 
 Every test process gets its own ROS domain (so two pytest runs on one machine never see each
-other's topics) and discovery limited to localhost (no multicast leaves the machine).
+other's topics), discovery limited to localhost (no multicast leaves the machine) and Fast
+DDS's UDP transport only.
 Child processes started by tests inherit these variables.
 """
 
@@ -15,6 +16,11 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
+# Fast DDS over UDP on localhost only: its shared-memory transport locks port files in
+# /dev/shm, and under load a participant started right after another exited sometimes failed
+# "open_and_lock_file" and stayed undiscovered for minutes (the signal loop's stall,
+# cf. eProsima/Fast-DDS#2003). Over UDP every test still crosses real DDS.
+os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "UDPv4")
 # Tiny models on a 2-core machine: one intra-op thread per process avoids oversubscription
 # when a test process and a node process compute at once (set before torch is imported).
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -119,7 +119,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for key, value in _RESULTS.get(name, {}).items():
             lines.append(f"- {key}: {value}")
         lines.append("")
-    REPORT_PATH.write_text("\n".join(lines))
+    REPORT_PATH.write_text("\n".join(lines) + _kept_notes())
+
+
+NOTES_MARKER = "## Notes kept between runs"
+
+
+def _kept_notes() -> str:
+    """The hand-written part of RELIABILITY.md (from NOTES_MARKER on), which a run keeps."""
+    old = REPORT_PATH.read_text() if REPORT_PATH.exists() else ""
+    at = old.find(NOTES_MARKER)
+    return "\n" + old[at:] if at >= 0 else ""
 
 
 METHOD = """## What is measured
