@@ -66,3 +66,12 @@ def test_dataset_reads_every_frame_and_label(probe, synth_root):
     assert len(labels) == len(records) == len(vectors["motion"])
     assert [ACTIVITIES[i] for i in labels.tolist()] == [r["activity"] for r in records]
     assert vectors["types"].shape[1] == probe.TYPES
+
+
+def test_model_tracks_give_vectors_for_every_frame(probe, synth_root, tiny_checkpoint):
+    truth = probe.read_truth(str(synth_root), count=1)
+    (records,) = probe.model_records(str(tiny_checkpoint), truth)
+    assert [r["activity"] for r in records] == [r["activity"] for r in truth[0][1]]
+    vectors, labels = probe.vectors([records], window=2)
+    assert len(labels) == len(records) and vectors["motion"].shape[0] == len(records)
+    assert all(x["tip_3d"] == [0.0, 0.0, 0.0] for r in records for x in r["instruments"])
