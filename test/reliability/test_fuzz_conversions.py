@@ -10,6 +10,7 @@ Example counts come from the ``counts`` fixture (``--full-counts`` for the long 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -281,9 +282,16 @@ def test_atheris_harness_finds_no_crash(repo_root, tmp_path, counts, report):
     pytest.importorskip("atheris", reason="coverage-guided fuzzing needs atheris==3.0.0")
     runs = counts["atheris_runs"]
     env = {**os.environ, "PYTHONPATH": str(repo_root)}
+    # libFuzzer's memory limit (2 GB by default) reads the process's PEAK resident size
+    # (getrusage ru_maxrss), which a child started by subprocess inherits from this pytest
+    # process: after the suite's earlier tests had taken it to 4.7 GB, the harness stopped
+    # at its first input with "out-of-memory (used: 4694Mb)". The limit is therefore 2 GB
+    # above the peak it starts with.
+    inherited_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     result = subprocess.run(
         [sys.executable, str(repo_root / "scripts" / "fuzz_conversions.py"), f"-runs={runs}",
-         "-max_len=4096", "-seed=1", f"-artifact_prefix={tmp_path}/"],
+         "-max_len=4096", "-seed=1", f"-rss_limit_mb={inherited_mb + 2048}",
+         f"-artifact_prefix={tmp_path}/"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=3600)
     tail = result.stderr[-3000:]
     assert result.returncode == 0, tail
