@@ -1,24 +1,19 @@
 """``scripts/probe_activity_truth.py``: the per-frame vectors it builds from ``synth_gt.jsonl``
 records (hand-made records here, and the generator's own on the session dataset)."""
 
-import importlib
 import json
-from pathlib import Path
-import sys
 
 import numpy as np
 import pytest
 
 from surg_perception.classes import ACTIVITIES
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+from support.scripts import import_script
 
 
 @pytest.fixture(scope="module")
 def probe():
-    if str(SCRIPTS) not in sys.path:
-        sys.path.insert(0, str(SCRIPTS))
-    return importlib.import_module("probe_activity_truth")
+    return import_script("probe_activity_truth")
 
 
 def _tool(folder, type_id, tip_mm, opening, visible=True):

@@ -1,23 +1,17 @@
 """``scripts/gadp_profile.py``: the stage-wise keep fractions, the surgery-built variants, the
 per-block hooks, and the table / Amdahl arithmetic on hand-made numbers."""
 
-import importlib
-from pathlib import Path
-import sys
-
 import pytest
 
 from surg_perception.models.channels import read_channel_widths
 from surg_perception.models.registry import build_model
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+from support.scripts import import_script
 
 
 @pytest.fixture(scope="module")
 def gp():
-    if str(SCRIPTS) not in sys.path:
-        sys.path.insert(0, str(SCRIPTS))
-    return importlib.import_module("gadp_profile")
+    return import_script("gadp_profile")
 
 
 def test_keep_parses_uniform_and_stagewise(gp):
