@@ -146,11 +146,6 @@ def vectors(sequences: list[list[dict]], window: int) -> tuple[dict[str, torch.T
             torch.tensor(labels))
 
 
-def dataset(root: str, window: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Vectors and labels of every frame of ``root`` (ground truth, all features)."""
-    return vectors([records for _, records in read_truth(root)], window)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("train_data")

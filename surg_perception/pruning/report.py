@@ -86,7 +86,7 @@ def fig9_figure(history: list[dict], metric: str, device: torch.device | str = "
     import matplotlib.pyplot as plt
 
     kept = [100 * h["weights_kept"] for h in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4.6))
     color, dash, marker = LATENCY_STYLE
     ax.plot(kept, [h["latency_ms"] for h in history], color=color, linestyle=dash,
             marker=marker, label=latency_label(device))
@@ -105,9 +105,11 @@ def fig9_figure(history: list[dict], metric: str, device: torch.device | str = "
     other.set_ylabel("metric")
     other.set_ylim(0, 1.05)  # Dice, IoU, accuracy, F1: all in [0, 1] (the loss is not drawn)
     lines = ax.get_lines() + other.get_lines()
-    other.legend(lines, [line.get_label() for line in lines], loc="lower left", fontsize=8)
+    # Below the axes: inside them it hid the low metrics' points (F1, type Dice near 0.05).
+    fig.legend(lines, [line.get_label() for line in lines], loc="lower center", fontsize=8,
+               ncol=3, frameon=False)
     ax.set_title("GADP: latency and accuracy vs weights kept")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 

@@ -55,9 +55,11 @@ def test_first_frame_has_no_motion(probe):
 
 
 def test_dataset_reads_every_frame_and_label(probe, synth_root):
-    vectors, labels = probe.dataset(str(synth_root), window=2)
-    records = [json.loads(line) for path in sorted(synth_root.glob("*/synth_gt.jsonl"))
-               for line in path.read_text().splitlines()]
+    truth = probe.read_truth(str(synth_root))
+    vectors, labels = probe.vectors([sequence for _, sequence in truth], window=2)
+    assert [folder.name for folder, _ in truth] == [f"instrument_dataset_{k}" for k in (1, 2, 3)]
+    records = [json.loads(line) for folder, _ in truth
+               for line in (folder / "synth_gt.jsonl").read_text().splitlines()]
     assert len(labels) == len(records) == len(vectors["motion"])
     assert [ACTIVITIES[i] for i in labels.tolist()] == [r["activity"] for r in records]
     assert vectors["types"].shape[1] == probe.TYPES

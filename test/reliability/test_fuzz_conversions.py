@@ -282,11 +282,9 @@ def test_atheris_harness_finds_no_crash(repo_root, tmp_path, counts, report):
     pytest.importorskip("atheris", reason="coverage-guided fuzzing needs atheris==3.0.0")
     runs = counts["atheris_runs"]
     env = {**os.environ, "PYTHONPATH": str(repo_root)}
-    # libFuzzer's memory limit (2 GB by default) reads the process's PEAK resident size
-    # (getrusage ru_maxrss), which a child started by subprocess inherits from this pytest
-    # process: after the suite's earlier tests had taken it to 4.7 GB, the harness stopped
-    # at its first input with "out-of-memory (used: 4694Mb)". The limit is therefore 2 GB
-    # above the peak it starts with.
+    # libFuzzer's memory limit reads the PEAK resident size (ru_maxrss), which a subprocess
+    # inherits from this pytest process (4.7 GB once: "out-of-memory" at the first input),
+    # so the harness gets 2 GB above the peak it starts with (RELIABILITY.md, 2026-12-02).
     inherited_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     result = subprocess.run(
         [sys.executable, str(repo_root / "scripts" / "fuzz_conversions.py"), f"-runs={runs}",
