@@ -51,6 +51,10 @@ class LossWeights:
     activity: float = 1.0
     hog: float = 1.0
     part: float = 1.0  # part segmentation (trains with the segmentation task)
+    # Cross-entropy among the foreground classes on the foreground pixels alone (losses.py:
+    # type_loss), with the segmentation task; 0 = off. Over the whole frame the background
+    # outnumbers the instrument pixels 10-20 to 1, so the type decision gets little gradient.
+    seg_type: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

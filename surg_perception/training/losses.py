@@ -1,5 +1,5 @@
 """Multi-task loss of one frame: segmentation CE + soft Dice (types, and parts with a part
-head), SSD multibox, activity CE, HOG MSE.
+head), optionally a type CE on the instrument pixels, SSD multibox, activity CE, HOG MSE.
 
 Each term is computed only where the model has the head and the batch has labels, so a
 loss dict may lack keys (e.g. no ``activity`` when every label of the frame is unknown).
@@ -22,10 +22,10 @@ from surg_perception.training.config import LossWeights
 IGNORE_ACTIVITY = -1
 # loss name -> the task it belongs to (what an ATO phase turns on). The part loss is part of the
 # segmentation task: its head sits on the segmentation decoder, which trains with "seg".
-TASK_OF = {"seg": "seg", "part": "seg", "det_loc": "det", "det_conf": "det",
+TASK_OF = {"seg": "seg", "seg_type": "seg", "part": "seg", "det_loc": "det", "det_conf": "det",
            "activity": "activity", "hog": "hog"}
-# loss name -> its LossWeights field (the task's, except the part loss's own weight)
-WEIGHT_OF = {**TASK_OF, "part": "part"}
+# loss name -> its LossWeights field (the task's, except the part and type losses' own weights)
+WEIGHT_OF = {**TASK_OF, "part": "part", "seg_type": "seg_type"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +53,20 @@ def seg_loss(logits: Tensor, masks: Tensor) -> Tensor:
     return F.cross_entropy(logits.float(), masks) + soft_dice_loss(logits, masks)
 
 
+def type_loss(logits: Tensor, masks: Tensor) -> Tensor:
+    """Cross-entropy among the foreground classes ``1..S-1`` on the foreground pixels only.
+
+    Which type a pixel is, given that it is an instrument: averaged over those pixels, not
+    over the frame, so the type decision weighs as much as the instrument/background one.
+    Zero (with a gradient path) when the batch has no foreground pixel.
+    """
+    foreground = masks > 0
+    pixels = logits.float().permute(0, 2, 3, 1)[foreground][:, 1:]  # [N, S - 1]
+    if pixels.shape[0] == 0:
+        return logits.float().sum() * 0.0
+    return F.cross_entropy(pixels, masks[foreground] - 1)
+
+
 def soft_dice_loss(logits: Tensor, masks: Tensor, smooth: float = 1.0) -> Tensor:
     """``1 - soft Dice`` of instrument vs background plus ``1 - mean soft Dice`` of the types.
 
@@ -78,7 +92,7 @@ def soft_dice_loss(logits: Tensor, masks: Tensor, smooth: float = 1.0) -> Tensor
 
 
 def task_losses(output: ModelOutput, targets: FrameTargets, priors: Tensor | None,
-                variances: tuple[float, float]) -> dict[str, Tensor]:
+                variances: tuple[float, float], type_ce: bool = False) -> dict[str, Tensor]:
     """Unweighted scalar losses of one frame.
 
     Args:
@@ -86,12 +100,16 @@ def task_losses(output: ModelOutput, targets: FrameTargets, priors: Tensor | Non
         targets: the frame's :class:`FrameTargets`.
         priors: ``[P, 4]`` cxcywh (``model.priors(H, W)``), or None without detection.
         variances: SSD ``(center, size)`` of ``cfg.detection``.
+        type_ce: add ``seg_type`` (:func:`type_loss`; ``LossWeights.seg_type > 0``) where the
+            vocabulary has more than one foreground class.
 
     Returns:
-        Some of ``seg``, ``part``, ``det_loc``, ``det_conf``, ``activity``, ``hog`` (float32
-        scalars).
+        Some of ``seg``, ``seg_type``, ``part``, ``det_loc``, ``det_conf``, ``activity``,
+        ``hog`` (float32 scalars).
     """
     losses = {"seg": seg_loss(output.seg_logits, targets.masks)}
+    if type_ce and output.seg_logits.shape[1] > 2:
+        losses["seg_type"] = type_loss(output.seg_logits, targets.masks)
     if output.part_logits is not None and targets.part_masks is not None:
         losses["part"] = seg_loss(output.part_logits, targets.part_masks)
     if output.det_logits is not None and priors is not None:

@@ -79,7 +79,7 @@ def clip_losses(model: nn.Module, batch: ClipBatch, spec: ModelSpec, weights: Lo
     tasks = set(tasks)
     total, sums = torch.zeros((), device=device), {}
     for output, (_, targets) in zip(outputs, steps):
-        losses = task_losses(output, targets, priors, variances)
+        losses = task_losses(output, targets, priors, variances, type_ce=weights.seg_type > 0)
         total = total + weighted_total(losses, weights, tasks)
         for name, value in losses.items():
             sums[name] = sums.get(name, 0.0) + value.detach()

@@ -88,6 +88,23 @@ class ModelContract:
         missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
         assert missing == []
 
+    def test_type_loss_joins_the_clip_loss_when_weighted(self, spec):
+        """``LossWeights.seg_type > 0``: clip_losses adds the foreground type CE, weighted."""
+        _, raw = self.images()
+        spec = dataclasses.replace(spec, preprocess=dataclasses.replace(
+            spec.preprocess, input_size=self.size))
+        batch = _clip_batch(spec, raw, self.frames)
+        totals = {}
+        for weight in (0.0, 2.0):
+            model = self.build(spec).train()  # same seed: same weights, same outputs
+            losses = clip_losses(model, batch, spec, LossWeights(seg_type=weight), {"seg"},
+                                 torch.device("cpu"))
+            assert ("seg_type" in losses.terms) == (weight > 0)
+            totals[weight] = (losses.total.item(), losses.terms.get("seg_type"))
+        (off, _), (on, term) = totals[0.0], totals[2.0]
+        assert term is not None and term > 0
+        assert abs(on - (off + 2.0 * term.item())) < 1e-4 * max(1.0, abs(on))
+
     def test_satisfies_the_model_protocol(self, spec):
         model = self.build(spec)
         assert isinstance(model, PerceptionModel)
